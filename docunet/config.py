@@ -1,0 +1,91 @@
+"""DocuNetConfig: every hyper-parameter a trained model needs to be rebuilt and served.
+
+It is saved as `config.json` in a checkpoint and copied into exported model directories, so the
+trainer, the exporter and the runtime read the same values (markers, windows, grid, decoding).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# DocRED's entity types in the order the original typed markers use: type k -> [unused{2k+1}] / [unused{2k+51}].
+DOCRED_ENTITY_TYPES = ["ORG", "LOC", "TIME", "PER", "MISC", "NUM"]
+
+
+@dataclass
+class DocuNetConfig:
+    # data / vocabulary
+    relations: list[str] = field(default_factory=lambda: ["Na"])  # index 0 = no relation
+    relation_names: dict[str, str] = field(default_factory=dict)  # label -> readable name
+    entity_types: list[str] = field(default_factory=lambda: list(DOCRED_ENTITY_TYPES))
+    markers: str = "typed"  # "typed" ([unusedN] per entity type, BERT vocabularies) or "asterisk" ("*")
+    # encoder
+    encoder_name: str = ""  # what it was initialised from (path or hub name)
+    encoder_config: dict[str, Any] = field(default_factory=dict)  # the transformers config, to rebuild offline
+    max_window: int = 512  # tokens per encoder window, special tokens included
+    window_overlap: int = 128  # minimum overlap between windows of a long document
+    # feature map, U-Net, classifier
+    feature_map: str = "context"  # "context" (entity-aware attention) or "similarity"
+    use_unet: bool = True  # False: the paper's "w/o U-shaped segmentation" ablation
+    unet_in_channels: int = 3
+    unet_down_channels: int = 256  # U-Net widths: in -> d -> 2d -> 2d -> d -> d/2 -> out
+    unet_out_channels: int = 256
+    grid_size: int = 42  # entity grid N
+    grid_step: int = 14  # documents with more entities use N = grid_size + k * grid_step
+    emb_size: int = 768
+    block_size: int = 64
+    # loss and decoding
+    loss: str = "balanced"  # "balanced" (threshold 0) or "adaptive" (ATLOP's threshold class)
+    threshold: float = 0.0
+    top_k: int = 3  # at most k labels per pair (0: no limit); class 0 takes part in the ranking
+
+    def __post_init__(self) -> None:
+        if self.markers not in ("typed", "asterisk"):
+            raise ValueError(f"markers must be 'typed' or 'asterisk', got {self.markers!r}")
+        if self.feature_map not in ("context", "similarity"):
+            raise ValueError(f"feature_map must be 'context' or 'similarity', got {self.feature_map!r}")
+        if self.loss not in ("balanced", "adaptive"):
+            raise ValueError(f"loss must be 'balanced' or 'adaptive', got {self.loss!r}")
+        if self.emb_size % self.block_size:
+            raise ValueError(f"emb_size {self.emb_size} must be a multiple of block_size {self.block_size}")
+        if self.max_window < 8 or not 0 <= self.window_overlap < self.max_window - 4:
+            raise ValueError("max_window must be >= 8 and window_overlap in [0, max_window - 4)")
+
+    @property
+    def num_relations(self) -> int:
+        return len(self.relations)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder_config["hidden_size"])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.encoder_config["num_attention_heads"])
+
+    def grid_for(self, num_entities: int) -> int:
+        """The grid size N a document with this many entities is padded to."""
+        if num_entities <= self.grid_size:
+            return self.grid_size
+        steps = -(-(num_entities - self.grid_size) // self.grid_step)
+        return self.grid_size + steps * self.grid_step
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DocuNetConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"format"})
+        if unknown:
+            raise ValueError(f"unknown config keys: {unknown}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"format": "docunet-config/1", **self.to_dict()}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "DocuNetConfig":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,159 @@
+"""The one document type every reader produces and every later stage consumes.
+
+A document is a title, sentences of words, entities (each a non-empty list of mentions with a
+sentence id, a word span inside that sentence and a type) and, for labelled data, relations
+between entity indices. CDR/GDA-style data also name the candidate pairs that are scored.
+Validation errors name where the document came from (file, line or index, title) and the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+
+class DataError(ValueError):
+    """A document or file that cannot be used, with a message that says where and why."""
+
+
+@dataclass(frozen=True)
+class Mention:
+    sent_id: int
+    start: int  # first word, inclusive
+    end: int  # last word, exclusive
+    type: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Relation:
+    head: int
+    tail: int
+    label: str
+    evidence: tuple[int, ...] = ()
+
+
+@dataclass
+class Document:
+    title: str
+    sents: list[list[str]]
+    entities: list[list[Mention]]
+    relations: list[Relation] | None = None  # None: unlabelled (inference input)
+    candidate_pairs: list[tuple[int, int]] | None = None  # None: every ordered pair h != t
+    source: str = ""  # "file:line" or "file#index", for messages
+
+    @property
+    def num_entities(self) -> int:
+        return len(self.entities)
+
+    @property
+    def num_words(self) -> int:
+        return sum(len(s) for s in self.sents)
+
+    def entity_names(self, idx: int) -> list[str]:
+        return [m.name for m in self.entities[idx]]
+
+    def scored_pairs(self) -> list[tuple[int, int]]:
+        """The ordered pairs a model predicts for: the candidates, or all h != t."""
+        if self.candidate_pairs is not None:
+            return list(self.candidate_pairs)
+        n = self.num_entities
+        return [(h, t) for h in range(n) for t in range(n) if h != t]
+
+
+def where(source: str, title: str | None) -> str:
+    return f"{source} (title {title!r})" if title else source
+
+
+def _fail(source: str, title: str | None, field_name: str, problem: str) -> DataError:
+    return DataError(f"{where(source, title)}: field '{field_name}': {problem}")
+
+
+def _require(obj: dict, key: str, kind: type | tuple[type, ...], source: str, title: str | None) -> Any:
+    if key not in obj:
+        raise _fail(source, title, key, "missing")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise _fail(source, title, key, f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+    return value
+
+
+def document_from_docred(
+    obj: Any,
+    source: str,
+    relation_vocab: Sequence[str] | None = None,
+    require_entities: int = 0,
+) -> Document:
+    """Validate one DocRED-schema dict (title, sents, vertexSet, optional labels) into a Document.
+
+    `relation_vocab` (when given) is checked against every label; `require_entities` is the
+    minimum entity count (the runtime needs 2 to have a pair).
+    """
+    if not isinstance(obj, dict):
+        raise DataError(f"{source}: expected a JSON object with keys title, sents, vertexSet, got {type(obj).__name__}")
+    title = obj.get("title") if isinstance(obj.get("title"), str) else None
+    title = _require(obj, "title", str, source, title)
+    sents = _require(obj, "sents", list, source, title)
+    if not sents:
+        raise _fail(source, title, "sents", "empty document (no sentences)")
+    for i, sent in enumerate(sents):
+        if not isinstance(sent, list) or not all(isinstance(w, str) for w in sent):
+            raise _fail(source, title, f"sents[{i}]", "expected a list of word strings")
+    if sum(len(s) for s in sents) == 0:
+        raise _fail(source, title, "sents", "empty document (no words)")
+    vertex_set = _require(obj, "vertexSet", list, source, title)
+    if len(vertex_set) < require_entities:
+        raise _fail(source, title, "vertexSet", f"has {len(vertex_set)} entities, at least {require_entities} are needed for a relation")
+    entities: list[list[Mention]] = []
+    for e, mentions in enumerate(vertex_set):
+        if not isinstance(mentions, list) or not mentions:
+            raise _fail(source, title, f"vertexSet[{e}]", "entity without mentions")
+        ms = []
+        for k, m in enumerate(mentions):
+            f = f"vertexSet[{e}][{k}]"
+            if not isinstance(m, dict):
+                raise _fail(source, title, f, "expected a mention object")
+            for key in ("sent_id", "pos"):
+                if key not in m:
+                    raise _fail(source, title, f"{f}.{key}", "missing")
+            sid, pos = m["sent_id"], m["pos"]
+            if not isinstance(sid, int) or not 0 <= sid < len(sents):
+                raise _fail(source, title, f"{f}.sent_id", f"{sid!r} is not a sentence index (document has {len(sents)} sentences)")
+            if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(p, int) for p in pos)):
+                raise _fail(source, title, f"{f}.pos", f"expected [start, end] word indices, got {pos!r}")
+            start, end = pos
+            if not 0 <= start < end <= len(sents[sid]):
+                raise _fail(source, title, f"{f}.pos", f"span {pos} is outside sentence {sid} ({len(sents[sid])} words)")
+            etype = m.get("type", "")
+            if not isinstance(etype, str):
+                raise _fail(source, title, f"{f}.type", "expected a string")
+            name = m.get("name")
+            if not isinstance(name, str):
+                name = " ".join(sents[sid][start:end])
+            ms.append(Mention(sid, start, end, etype, name))
+        entities.append(ms)
+    relations = None
+    if "labels" in obj and obj["labels"] is not None:
+        labels = obj["labels"]
+        if not isinstance(labels, list):
+            raise _fail(source, title, "labels", "expected a list")
+        relations = []
+        for i, lab in enumerate(labels):
+            f = f"labels[{i}]"
+            if not isinstance(lab, dict):
+                raise _fail(source, title, f, "expected an object with h, t, r")
+            for key in ("h", "t", "r"):
+                if key not in lab:
+                    raise _fail(source, title, f"{f}.{key}", "missing")
+            h, t, r = lab["h"], lab["t"], lab["r"]
+            for key, v in (("h", h), ("t", t)):
+                if not isinstance(v, int) or not 0 <= v < len(entities):
+                    raise _fail(source, title, f"{f}.{key}", f"{v!r} is not an entity index (document has {len(entities)} entities)")
+            if relation_vocab is not None and r not in relation_vocab:
+                raise _fail(source, title, f"{f}.r", f"relation {r!r} is not in the relation vocabulary ({len(relation_vocab)} labels)")
+            evidence = lab.get("evidence") or []
+            relations.append(Relation(h, t, str(r), tuple(int(x) for x in evidence if isinstance(x, int))))
+    return Document(title=title, sents=sents, entities=entities, relations=relations, source=source)
+
+
+def relation_labels_in(docs: Iterable[Document]) -> set[str]:
+    return {r.label for d in docs for r in (d.relations or [])}

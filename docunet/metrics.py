@@ -1,0 +1,78 @@
+"""Scores: DocRED's official metrics (P, R, F1, Ign F1) and binary P/R/F1 for CDR/GDA.
+
+Ign F1 follows the official scorer: correct facts whose (mention name, mention name, relation)
+appears in the training annotations are removed from the precision only; recall is unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from .documents import Document
+
+Fact = tuple[str, int, int, str]  # (title, head, tail, relation)
+
+
+@dataclass
+class Scores:
+    precision: float
+    recall: float
+    f1: float
+    ign_f1: float
+    num_predicted: int
+    num_gold: int
+    num_correct: int
+
+    def as_dict(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+
+
+def f1_score(p: float, r: float) -> float:
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
+def train_facts(train_docs: Iterable[Document]) -> set[tuple[str, str, str]]:
+    """(head mention name, tail mention name, relation) for every mention pair of every training fact."""
+    facts = set()
+    for d in train_docs:
+        for r in d.relations or []:
+            for m1 in d.entities[r.head]:
+                for m2 in d.entities[r.tail]:
+                    facts.add((m1.name, m2.name, r.label))
+    return facts
+
+
+def docred_scores(predicted: Iterable[Fact], gold_docs: list[Document], facts_in_train: set | None = None) -> Scores:
+    """Official DocRED scoring of de-duplicated predicted facts against labelled documents."""
+    gold: set[Fact] = set()
+    by_title: dict[str, Document] = {}
+    for d in gold_docs:
+        by_title[d.title] = d
+        for r in d.relations or []:
+            gold.add((d.title, r.head, r.tail, r.label))
+    preds = sorted(set(predicted))
+    correct = in_train = 0
+    facts_in_train = facts_in_train or set()
+    for fact in preds:
+        if fact not in gold:
+            continue
+        correct += 1
+        doc = by_title[fact[0]]
+        if any((m1.name, m2.name, fact[3]) in facts_in_train for m1 in doc.entities[fact[1]] for m2 in doc.entities[fact[2]]):
+            in_train += 1
+    p = correct / len(preds) if preds else 0.0
+    r = correct / len(gold) if gold else 0.0
+    p_ign = (correct - in_train) / (len(preds) - in_train + 1e-5) if preds else 0.0
+    return Scores(p, r, f1_score(p, r), f1_score(p_ign, r), len(preds), len(gold), correct)
+
+
+def binary_scores(predicted: Iterable[Fact], gold_docs: list[Document]) -> Scores:
+    """CDR/GDA: precision/recall/F1 of the positive class over the candidate pairs (Ign F1 = F1)."""
+    gold = {(d.title, r.head, r.tail, r.label) for d in gold_docs for r in d.relations or []}
+    candidates = {(d.title, h, t) for d in gold_docs for h, t in d.scored_pairs()}
+    preds = {f for f in set(predicted) if f[:3] in candidates}
+    correct = len(preds & gold)
+    p = correct / len(preds) if preds else 0.0
+    r = correct / len(gold) if gold else 0.0
+    f = f1_score(p, r)
+    return Scores(p, r, f, f, len(preds), len(gold), correct)
