@@ -17,6 +17,7 @@ from torch import nn
 
 from .batching import Batch
 from .config import DocuNetConfig
+from .timing import NULL_TIMER
 
 NEG = -1e4  # logit for grid cells that are not pairs (representable in fp16)
 
@@ -29,7 +30,9 @@ class DocuNetEncoder(nn.Module):
     attention probabilities are recomputed only for the query rows (mention start markers) from
     that layer's input with its own query/key projections, which is exact."""
 
-    def __init__(self, transformer: nn.Module):
+    def __init__(self, transformer: nn.Module, all_layer_attentions: bool = False):
+        """`all_layer_attentions=True` asks every layer for its probabilities instead (the original
+        code's way, which needs eager attention): the slow reference that benchmarks compare with."""
         super().__init__()
         self.transformer = transformer
         cfg = transformer.config
@@ -37,7 +40,10 @@ class DocuNetEncoder(nn.Module):
         self.head_dim = cfg.hidden_size // cfg.num_attention_heads
         layers = getattr(getattr(transformer, "encoder", None), "layer", None)
         attn = getattr(getattr(layers[-1], "attention", None), "self", None) if layers is not None else None
-        self._last_self_attention = attn if attn is not None and hasattr(attn, "query") and hasattr(attn, "key") else None
+        usable = attn is not None and hasattr(attn, "query") and hasattr(attn, "key") and not all_layer_attentions
+        self._last_self_attention = attn if usable else None
+        if self._last_self_attention is None:
+            transformer.config._attn_implementation = "eager"  # sdpa returns no probabilities
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, query_pos: torch.Tensor):
         # input_ids, attention_mask: [W, T] (int32 or int64); query_pos: [W, Q]
@@ -340,7 +346,9 @@ class DocuNetHead(nn.Module):
         cells = self.segmentation(self.feature_map(token_states, entity_emb, entity_attn, entity_mask))  # [B, N, N, c]
         eye = torch.eye(N, dtype=torch.bool, device=entity_emb.device)
         pairs = entity_mask[:, :, None] & entity_mask[:, None, :] & ~eye  # [B, N, N]
-        pair_index = pairs.nonzero()  # [P, 3]
+        # nonzero on a float copy: identical indices, and the exported NonZero reads FP32, which the
+        # TensorRT ONNX parser documents (FP32/FP16 only, no BOOL)
+        pair_index = pairs.to(torch.float32).nonzero()  # [P, 3]
         logits_p = self.classifier(entity_emb, cells, pair_index)  # [P, R]
         out = logits_p.new_full((B, N, N, logits_p.shape[-1]), NEG)
         return out.index_put((pair_index[:, 0], pair_index[:, 1], pair_index[:, 2]), logits_p)
@@ -349,7 +357,7 @@ class DocuNetHead(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # The whole model
 # ----------------------------------------------------------------------------------------------
-def run_docunet(batch: Batch, encoder, head, config: DocuNetConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def run_docunet(batch: Batch, encoder, head, config: DocuNetConfig, timer=NULL_TIMER) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """documents (as a Batch) -> encoder -> window merge -> pooling -> head, for any encoder/head callables.
 
     The PyTorch model and every runtime backend (ONNX Runtime sessions, TensorRT engines) go
@@ -357,16 +365,20 @@ def run_docunet(batch: Batch, encoder, head, config: DocuNetConfig) -> list[tupl
     [(doc indices [b], logits [b, N, N, R])]. Each document is padded to its own grid size (42, or
     larger for more entities), so its predictions never depend on the other documents of the batch.
     """
-    states, query_attn = encoder(batch.input_ids, batch.attention_mask, batch.query_pos)
-    token_states, mention_attn = merge_windows(states, query_attn.to(states.dtype), batch)
-    E = int(batch.num_entities.max())
-    entity_emb, entity_attn = pool_entities(token_states, mention_attn, batch.mention_pos, batch.mention_entity, E)
+    with timer("encoder"):
+        states, query_attn = encoder(batch.input_ids, batch.attention_mask, batch.query_pos)
+    with timer("merge_pool"):
+        token_states, mention_attn = merge_windows(states, query_attn.to(states.dtype), batch)
+        E = int(batch.num_entities.max())
+        entity_emb, entity_attn = pool_entities(token_states, mention_attn, batch.mention_pos, batch.mention_entity, E)
     grids = torch.tensor([config.grid_for(int(n)) for n in batch.num_entities.tolist()])
     outputs = []
     for grid in sorted(set(grids.tolist())):
         docs = torch.nonzero(grids == grid)[:, 0].to(token_states.device)
-        emb, att, mask = pad_entities(entity_emb[docs], entity_attn[docs], batch.num_entities[docs], grid)
-        outputs.append((docs, head(token_states[docs], emb, att, mask)))
+        with timer("merge_pool"):
+            emb, att, mask = pad_entities(entity_emb[docs], entity_attn[docs], batch.num_entities[docs], grid)
+        with timer("head"):
+            outputs.append((docs, head(token_states[docs], emb, att, mask)))
     return outputs
 
 

@@ -1,0 +1,225 @@
+"""Side-by-side speed of backends on the same documents: docs/s, tokens/s, batch-1 latency, time per
+stage, peak memory, optional F1, and the ratio to the reference (torch fp32 with eager attention
+returning every layer's probabilities, the way the original code runs).
+
+Each backend runs in its own subprocess (`python -m docunet.bench --one SPEC`), so peak memory and
+thread settings of one cannot leak into another.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REFERENCE = "torch-eager"
+
+
+@dataclass
+class Spec:
+    """A backend to measure: `torch-eager`, `torch`, `torch-bf16`, `onnxruntime@DIR` (an export dir)."""
+
+    name: str
+    backend: str
+    model_dir: str
+    precision: str = "fp32"
+    attention: str = "sdpa"
+
+    @classmethod
+    def parse(cls, text: str, checkpoint: str) -> "Spec":
+        if text.startswith("onnxruntime@"):
+            path = text.split("@", 1)[1]
+            precision = json.loads((Path(path) / "manifest.json").read_text()).get("precision", "fp32")
+            return cls(f"onnxruntime-{precision}", "onnxruntime", path)
+        table = {"torch-eager": ("torch", "fp32", "eager"), "torch": ("torch", "fp32", "sdpa"),
+                 "torch-bf16": ("torch", "bf16", "sdpa"), "torch-fp16": ("torch", "fp16", "sdpa")}
+        if text not in table:
+            raise ValueError(f"unknown backend {text!r}: use {', '.join(table)} or onnxruntime@EXPORT_DIR")
+        b, p, a = table[text]
+        return cls(text, b, checkpoint, p, a)
+
+
+def _rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int], device: str, threads: int,
+                eval_data: str | None, train_facts: str | None, soak: int) -> dict:
+    """Run in the subprocess: every batch size on the same documents."""
+    import numpy as np
+    import torch
+
+    from .readers import load_documents
+    from .runtime import Runtime
+    from .timing import StageTimer
+
+    if threads:
+        torch.set_num_threads(threads)
+    docs = load_documents(docs_path)[:n_docs]
+    rt = Runtime.load(spec.model_dir, backend=spec.backend, device=device, precision=spec.precision,
+                      threads=threads or None, attention=spec.attention)
+    sync = rt.backend.sync
+    list(rt.predict(docs[:8], batch_size=max(batch_sizes)))  # warm-up
+    t0 = time.perf_counter()
+    features = rt.featurizer(docs)
+    featurize_s = time.perf_counter() - t0
+    tokens = sum(f.length for f in features)
+    result = {"name": spec.name, "device": device, "threads": threads or torch.get_num_threads(), "docs": len(docs),
+              "tokens": tokens, "featurize_seconds": featurize_s, "runs": []}
+    for bs in batch_sizes:
+        timer = StageTimer(sync)
+        latencies = []
+        t_start = last = time.perf_counter()
+        n = 0
+        for _ in rt.predict(docs, batch_size=bs, timer=timer):
+            now = time.perf_counter()
+            latencies.append(now - last)
+            last = now
+            n += 1
+        wall = time.perf_counter() - t_start
+        stages = dict(timer.seconds)
+        host = featurize_s + stages.get("collate", 0) + stages.get("merge_pool", 0) + stages.get("decode", 0)
+        run = {"batch_size": bs, "seconds": wall, "docs_per_s": n / wall, "tokens_per_s": tokens / wall,
+               "stages": stages, "host_share": host / wall}
+        if bs == 1:
+            lat = np.asarray(latencies) * 1000
+            run.update(latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p90=float(np.percentile(lat, 90)),
+                       latency_ms_p99=float(np.percentile(lat, 99)))
+        result["runs"].append(run)
+    if eval_data:
+        from .metrics import docred_scores, train_facts as facts_of
+        gold = load_documents(eval_data, rt.config.relations)
+        facts = facts_of(load_documents(train_facts)) if train_facts else None
+        preds = [(p.title, r.head, r.tail, r.label) for p in rt.predict(gold, batch_size=8) for r in p.relations]
+        result["eval"] = docred_scores(preds, gold, facts).as_dict()
+    if soak:
+        rss = []
+        stream = (docs[i % len(docs)] for i in range(soak))
+        for i, _ in enumerate(rt.predict(stream, batch_size=8), start=1):
+            if i % max(1, soak // 10) == 0:
+                with open("/proc/self/status") as fh:
+                    cur = next(int(l.split()[1]) for l in fh if l.startswith("VmRSS")) / 1e6
+                rss.append({"docs": i, "rss_gb": cur})
+        result["soak"] = rss
+    result["peak_memory_gb"] = _rss_gb()
+    return result
+
+
+def run_all(checkpoint: str, specs: list[str], docs: str, n_docs: int, batch_sizes: list[int], device: str, threads: int,
+            out_dir: Path, eval_data: str | None = None, train_facts: str | None = None, soak: int = 0, soak_backend: str | None = None,
+            log=print) -> dict:
+    parsed = [Spec.parse(s, checkpoint) for s in specs]
+    results = []
+    for spec in parsed:
+        cmd = [sys.executable, "-m", "docunet.bench", "--one", json.dumps(spec.__dict__), "--docs", docs, "--n-docs", str(n_docs),
+               "--batch-sizes", ",".join(map(str, batch_sizes)), "--device", device, "--threads", str(threads),
+               "--soak", str(soak if spec.name == (soak_backend or "") else 0)]
+        if eval_data:
+            cmd += ["--eval-data", eval_data] + (["--train-facts", train_facts] if train_facts else [])
+        log(f"measuring {spec.name} ...")
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if proc.returncode != 0:
+            log(f"{spec.name} failed:\n{proc.stderr[-2000:]}")
+            results.append({"name": spec.name, "error": proc.stderr[-2000:]})
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    report = {"checkpoint": checkpoint, "docs": docs, "n_docs": n_docs, "device": device, "threads": threads,
+              "reference": REFERENCE, "results": results}
+    add_ratios(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "bench.md").write_text(markdown_table(report))
+    try:
+        plot(report, out_dir / "bench.png")
+    except ImportError:
+        log("matplotlib is not installed: no chart (pip install 'docunet[bench]')")
+    return report
+
+
+def add_ratios(report: dict) -> None:
+    ref = next((r for r in report["results"] if r.get("name") == REFERENCE and "runs" in r), None)
+    if ref is None:
+        return
+    base = {run["batch_size"]: run["docs_per_s"] for run in ref["runs"]}
+    for r in report["results"]:
+        for run in r.get("runs", []):
+            if run["batch_size"] in base:
+                run["ratio_to_reference"] = run["docs_per_s"] / base[run["batch_size"]]
+
+
+def markdown_table(report: dict) -> str:
+    lines = [f"docs: {report['docs']} (first {report['n_docs']}), device {report['device']}, threads {report['threads']}; "
+             f"ratio = docs/s over `{REFERENCE}` (torch fp32, eager attention with every layer's probabilities) at the same batch size",
+             "", "| backend | batch | docs/s | tokens/s | ratio | p50 / p90 / p99 ms (batch 1) | encoder | head | host share | peak GB | dev F1 | dev Ign F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        if "runs" not in r:
+            lines.append(f"| {r['name']} | failed | | | | | | | | | | |")
+            continue
+        ev = r.get("eval", {})
+        for run in r["runs"]:
+            lat = (f"{run['latency_ms_p50']:.0f} / {run['latency_ms_p90']:.0f} / {run['latency_ms_p99']:.0f}" if "latency_ms_p50" in run else "")
+            st = run["stages"]
+            lines.append(
+                f"| {r['name']} | {run['batch_size']} | {run['docs_per_s']:.2f} | {run['tokens_per_s']:.0f} | "
+                f"{run.get('ratio_to_reference', float('nan')):.2f} | {lat} | {st.get('encoder', 0) / run['seconds']:.0%} | "
+                f"{st.get('head', 0) / run['seconds']:.0%} | {run['host_share']:.0%} | {r['peak_memory_gb']:.2f} | "
+                f"{100 * ev['f1']:.2f} | {100 * ev['ign_f1']:.2f} |" if ev else
+                f"| {r['name']} | {run['batch_size']} | {run['docs_per_s']:.2f} | {run['tokens_per_s']:.0f} | "
+                f"{run.get('ratio_to_reference', float('nan')):.2f} | {lat} | {st.get('encoder', 0) / run['seconds']:.0%} | "
+                f"{st.get('head', 0) / run['seconds']:.0%} | {run['host_share']:.0%} | {r['peak_memory_gb']:.2f} | | |")
+    for r in report["results"]:
+        if r.get("soak"):
+            lines += ["", f"memory over {r['soak'][-1]['docs']} documents ({r['name']}, batch 8): " +
+                      ", ".join(f"{s['docs']}: {s['rss_gb']:.2f} GB" for s in r["soak"])]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in report["results"] if "runs" in r]
+    sizes = sorted({run["batch_size"] for r in ok for run in r["runs"]})
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(1, len(ok))
+    for i, r in enumerate(ok):
+        by = {run["batch_size"]: run["docs_per_s"] for run in r["runs"]}
+        ax.bar([s + i * width for s in range(len(sizes))], [by.get(b, 0) for b in sizes], width, label=r["name"])
+    ax.set_xticks([s + width * (len(ok) - 1) / 2 for s in range(len(sizes))], [f"batch {b}" for b in sizes])
+    ax.set_ylabel("documents / second")
+    ax.set_title(f"docunet-bench: {Path(report['docs']).name}, {report['device']}, {report['threads']} threads")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _main_one(argv: list[str]) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--one", required=True)
+    p.add_argument("--docs", required=True)
+    p.add_argument("--n-docs", type=int, default=200)
+    p.add_argument("--batch-sizes", default="1,8")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--eval-data")
+    p.add_argument("--train-facts")
+    p.add_argument("--soak", type=int, default=0)
+    a = p.parse_args(argv)
+    spec = Spec(**json.loads(a.one))
+    res = measure_one(spec, a.docs, a.n_docs, [int(x) for x in a.batch_sizes.split(",")], a.device, a.threads,
+                      a.eval_data, a.train_facts, a.soak)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    _main_one(sys.argv[1:])

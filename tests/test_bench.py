@@ -1,0 +1,31 @@
+import json
+
+from click.testing import CliRunner
+
+from docunet.checkpoint import save_checkpoint
+from docunet.cli.bench import main as bench_main
+
+from .conftest import many_entities_document, tiny_model
+from .test_runtime import as_dict
+
+
+def test_bench_side_by_side_writes_json_markdown_and_chart(tokenizer, tmp_path):
+    model, _ = tiny_model(tokenizer, seed=1)
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("\n".join(json.dumps(as_dict(many_entities_document(n, f"d{n}"))) for n in (3, 8, 12, 45)) + "\n")
+    out = tmp_path / "bench"
+    res = CliRunner().invoke(bench_main, ["--model", str(tmp_path / "ckpt"), "--docs", str(docs), "--n-docs", "4",
+                                          "--backends", "torch-eager,torch", "--batch-sizes", "1,2", "--threads", "1",
+                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "bench.json").read_text())
+    names = [r["name"] for r in report["results"]]
+    assert names == ["torch-eager", "torch"]
+    ref, fast = report["results"]
+    assert all(run["ratio_to_reference"] > 0 for run in fast["runs"])
+    assert abs(ref["runs"][0]["ratio_to_reference"] - 1.0) < 1e-9
+    b1 = fast["runs"][0]
+    assert b1["latency_ms_p50"] <= b1["latency_ms_p99"] and {"encoder", "head", "merge_pool", "decode"} <= set(b1["stages"])
+    assert fast["soak"] and fast["soak"][-1]["docs"] == 12
+    assert (out / "bench.md").read_text().count("| torch") == 4 and (out / "bench.png").stat().st_size > 1000
