@@ -40,6 +40,7 @@ class TrainArgs:
     seed: int = 66
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
     max_steps: int = 0  # stop early after this many optimizer steps (0: full schedule)
+    stop_after: int = 0  # stop after this many epochs, the schedule still set for `epochs` (0: all)
 
 
 def set_seed(seed: int) -> None:
@@ -157,7 +158,7 @@ def train(model: DocuNet, featurizer: Featurizer, train_docs: list[Document], de
         if scores.f1 > best:
             best = scores.f1
             save_checkpoint(model, featurizer.tokenizer, out_dir)
-        if args.max_steps and step >= args.max_steps:
+        if (args.max_steps and step >= args.max_steps) or (args.stop_after and epoch >= args.stop_after):
             break
     summary = {"args": asdict(args), "best_dev_f1": best, "epochs": history}
     best_epoch = max(history, key=lambda r: r["dev_f1"])

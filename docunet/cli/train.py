@@ -51,13 +51,14 @@ def entity_types_of(docs) -> list[str]:
 @click.option("--emb-size", default=768)
 @click.option("--block-size", default=64)
 @click.option("--max-steps", default=0, help="Stop after this many optimizer steps (0: all epochs).")
+@click.option("--stop-after", default=0, help="Stop after this many epochs; the learning-rate schedule stays set for --epochs.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--threads", default=0, help="torch CPU threads (0: torch's default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @fail_on_data_error
 def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
-         top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, device, threads, quiet):
+         top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, device, threads, quiet):
     """Train DocuNet and keep the checkpoint with the best dev F1."""
     if threads:
         torch.set_num_threads(threads)
@@ -81,7 +82,7 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
     model = DocuNet(config, transformer).to(dev)
     args = TrainArgs(epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size, lr_encoder=lr_encoder,
                      lr_classifier=lr_classifier, lr_unet=lr_unet, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
-                     grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps)
+                     grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after)
     click.echo(f"train {len(train_docs)} docs ({train_path}), dev {len(dev_docs)} docs, {len(relations)} labels, "
                f"device {dev}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters", err=True)
     summary = train(model, featurizer, train_docs, dev_docs, args, out_dir, test_docs, progress=not quiet)
