@@ -20,7 +20,6 @@ def synthetic_docs(n, seed):
 
 
 def test_tiny_model_fits_and_reloads_identically(tokenizer, tmp_path):
-    torch.set_num_threads(2)
     docs = synthetic_docs(24, 1)
     model, feat = tiny_model(tokenizer, seed=3)
     args = TrainArgs(epochs=14, batch_size=4, lr_encoder=2e-3, lr_classifier=2e-3, lr_unet=2e-3, warmup_ratio=0.05, seed=3)

@@ -1,0 +1,164 @@
+"""docunet-export: a checkpoint -> encoder.onnx + head.onnx (+ TensorRT engines), validated, with a manifest."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from tqdm.auto import tqdm
+
+from .common import fail_on_data_error
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from exc
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+class StageBar:
+    """Progress: a tqdm bar over the export's stages on a terminal (inner progress, such as documents
+    validated or engines built, as its postfix); one line per stage when stderr is not a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+        self.bar = tqdm(total=total, desc="export", unit="step", disable=not (enabled and self.tty), dynamic_ncols=True,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} steps |{bar}| {elapsed} {postfix}", file=sys.stderr)
+        self.stage: str | None = None
+
+    def __call__(self, stage: str, n: int, total: int) -> None:
+        if total == 0:  # a new stage
+            if self.stage is not None:
+                self.bar.update(1)
+            self.stage = stage
+            self.bar.set_description_str(stage)
+            self.bar.set_postfix_str("")
+            if self.enabled and not self.tty:
+                click.echo(f"[{time.perf_counter() - self.t0:7.1f} s] {stage}", err=True)
+        else:
+            self.bar.set_postfix_str(f"{stage}: {n}/{total}")
+
+    def close(self) -> None:
+        if self.stage is not None:
+            self.bar.update(1)
+            self.stage = None
+        self.bar.close()
+
+
+def _summary(result, quiet: bool) -> None:
+    m = result.manifest
+    echo = click.echo
+    echo(f"exported {m['source_checkpoint']['path']} -> {result.directory} ({m['precision']}) in {result.seconds:.1f} s")
+    if not quiet:
+        for stage, sec in result.stage_seconds.items():
+            echo(f"  {stage:<32} {sec:8.1f} s")
+    echo("files:")
+    total = 0
+    for name, size in result.files.items():
+        total += size
+        echo(f"  {name:<40} {_size(size):>10}")
+    echo(f"  {'total':<40} {_size(total):>10}")
+    v = m["validation"]
+    s = v["samples"]
+    echo(f"validation ({v['precision']}, {s['documents']} sample documents): max |logit diff| {s['max_abs_logit_diff']:.3g}, "
+         f"pair agreement {s['pair_agreement']:.4f}, label agreement {s['label_agreement']:.5f}, "
+         f"fact agreement {s['fact_agreement']:.4f} ({s['facts_reference']} vs {s['facts_exported']} facts)")
+    if v.get("eval"):
+        e = v["eval"]
+        pt, ex = e["pytorch"], e["exported"]
+        echo(f"eval data ({e['documents']} documents): max |logit diff| {e['max_abs_logit_diff']:.3g}, pair agreement "
+             f"{e['pair_agreement']:.4f}, fact agreement {e['fact_agreement']:.4f}")
+        echo(f"  F1 PyTorch {pt['f1']:.4f} (Ign F1 {pt['ign_f1']:.4f})  exported {ex['f1']:.4f} (Ign F1 {ex['ign_f1']:.4f})  "
+             f"difference {ex['f1'] - pt['f1']:+.4f}")
+    for role, c in m["tensorrt"]["compatibility"].items():
+        state = "compatible" if c["compatible"] else "NOT compatible: " + "; ".join(c["problems"][:5])
+        echo(f"TensorRT check, {role}: {state}")
+    if m["tensorrt"].get("engines"):
+        for role, e in m["tensorrt"]["engines"]["engines"].items():
+            echo(f"TensorRT engine {e['file']}: {len(e['profiles'])} profiles, built in {e['build_seconds']:.1f} s")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="A docunet-train checkpoint directory.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory (new, empty, or a previous export to replace).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
+              help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
+@click.option("--opset", default=18, help="ONNX opset (the dynamo exporter needs >= 18; TensorRT parses 9..24).")
+@click.option("--eval-data", default=None, help="Labelled data (FILE or FILE[start:stop]): F1 of the exported and the PyTorch model.")
+@click.option("--train-facts", "facts_spec", default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
+@click.option("--sample-data", default=None, help="Extra documents for the parity check (synthetic long / many-entity documents are always used).")
+@click.option("--sample-limit", default=16, help="At most this many documents from --sample-data.")
+@click.option("--batch-size", default=4, help="Documents per batch during validation (padded batches).")
+@click.option("--threads", type=int, default=None, help="Threads for ONNX Runtime and the PyTorch reference (default: the libraries' choice).")
+@click.option("--tolerance", default=1e-3, help="fp32: largest allowed |logit difference| to PyTorch.")
+@click.option("--fp32-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Reuse the graphs of an fp32 export of the same checkpoint instead of exporting again.")
+@click.option("--tensorrt", is_flag=True, help="Also build TensorRT engines (needs TensorRT 10.12+ and a GPU).")
+@click.option("--seq-buckets", default="128,256,512", help="TensorRT: encoder window-length buckets, one profile each.")
+@click.option("--doc-buckets", default="512,1024,2048", help="TensorRT: head document-length buckets, one profile each.")
+@click.option("--max-windows", default=32, help="TensorRT: largest encoder batch (windows).")
+@click.option("--max-docs", default=16, help="TensorRT: largest head batch (documents).")
+@click.option("--max-grid", type=int, default=None, help="TensorRT: largest grid N (default grid_size + 2 * grid_step).")
+@click.option("--workspace-gb", default=4.0, help="TensorRT: builder workspace.")
+@click.option("--timing-cache", type=click.Path(path_type=Path), default=None, help="TensorRT: timing cache file (default OUT/tensorrt/timing.cache).")
+@click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
+@click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
+@fail_on_data_error
+def main(checkpoint, out_dir, precision, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
+         tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
+         timing_cache, tf32, quiet):
+    """Export CHECKPOINT as ONNX graphs (encoder.onnx, head.onnx), validate them against PyTorch and write manifest.json."""
+    from ..export.manifest import ManifestError
+    from ..export.onnx_export import ExportError, ExportOptions, export_checkpoint
+    from ..export.tensorrt_build import TensorRTUnavailable, TrtSettings
+    from ..export.validate import ParityError
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)  # the PyTorch reference of the validation, too
+    settings = TrtSettings(seq_buckets=_ints(seq_buckets), doc_buckets=_ints(doc_buckets), max_windows=max_windows,
+                           opt_windows=min(8, max_windows), max_docs=max_docs, opt_docs=min(4, max_docs), max_grid=max_grid,
+                           workspace_gb=workspace_gb, tf32=tf32, timing_cache=str(timing_cache) if timing_cache else None)
+    options = ExportOptions(precision=precision, opset=opset, eval_data=eval_data, train_facts=facts_spec,
+                            sample_data=sample_data, sample_limit=sample_limit, batch_size=batch_size, threads=threads,
+                            tolerance=tolerance, tensorrt=tensorrt, trt=settings,
+                            fp32_from=str(fp32_from) if fp32_from else None)
+    steps = 5 + (1 if fp32_from else 2) + (2 if precision != "fp32" else 0) + (1 if tensorrt else 0)
+    bar = StageBar(steps, enabled=not quiet)
+    t0 = time.perf_counter()
+    try:
+        result = export_checkpoint(checkpoint, out_dir, options, progress=bar)
+    except TensorRTUnavailable as exc:
+        bar.close()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
+    except ParityError as exc:
+        bar.close()
+        click.echo(f"error: export failed validation after {time.perf_counter() - t0:.1f} s: {exc}", err=True)
+        sys.exit(1)
+    except (ExportError, ManifestError) as exc:
+        bar.close()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    bar.close()
+    _summary(result, quiet)
+
+
+if __name__ == "__main__":
+    main()

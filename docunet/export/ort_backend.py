@@ -1,0 +1,114 @@
+"""ONNX Runtime sessions as encoder / head callables for `docunet.modeling.run_docunet`.
+
+`OrtEncoder` and `OrtHead` take and return torch tensors exactly like `model.encoder` and
+`model.head`, so the host side (window merge, pooling, grid padding) is the one the PyTorch model
+uses. `load_exported` opens an export directory after checking it against its manifest.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+_NUMPY_OF_ORT = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
+}
+
+
+def session_options(threads: int | None = None, optimization: str = "all"):
+    """Session options: intra-op threads (None: ORT's default), no spinning, full graph optimisation."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to torch ops
+    so.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    so.log_severity_level = 3
+    return so
+
+
+class OrtGraph:
+    """One ONNX graph in an `onnxruntime.InferenceSession`, fed and read as torch tensors."""
+
+    def __init__(self, path: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
+                 optimization: str = "all"):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such ONNX graph")
+        self.session = ort.InferenceSession(str(self.path), session_options(threads, optimization),
+                                            providers=list(providers) if providers else ["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_dtypes = [_NUMPY_OF_ORT.get(i.type) for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run_numpy(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        if len(arrays) != len(self.input_names):
+            raise ValueError(f"{self.path.name} takes {len(self.input_names)} inputs {self.input_names}, got {len(arrays)}")
+        feeds = {name: (np.ascontiguousarray(a, dtype=dt) if dt is not None else a)
+                 for name, dt, a in zip(self.input_names, self.input_dtypes, arrays)}
+        return self.session.run(self.output_names, feeds)
+
+    def run_torch(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        device = tensors[0].device
+        outs = self.run_numpy(*(t.detach().cpu().numpy() for t in tensors))
+        return [torch.from_numpy(o).to(device) for o in outs]
+
+
+class OrtEncoder(OrtGraph):
+    """(input_ids [W,T], attention_mask [W,T], query_pos [W,Q]) -> (states [W,T,d], query_attn [W,H,Q,T])."""
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, query_pos: torch.Tensor):
+        states, attn = self.run_torch(input_ids, attention_mask, query_pos)
+        return states.float(), attn.float()
+
+
+class OrtHead(OrtGraph):
+    """(token_states [B,L,d], entity_emb [B,N,d], entity_attn [B,N,H,L], entity_mask [B,N]) -> logits [B,N,N,R]."""
+
+    def __call__(self, token_states: torch.Tensor, entity_emb: torch.Tensor, entity_attn: torch.Tensor,
+                 entity_mask: torch.Tensor) -> torch.Tensor:
+        (logits,) = self.run_torch(token_states, entity_emb, entity_attn, entity_mask.bool())
+        return logits.float()
+
+
+@dataclass
+class ExportedModel:
+    """An opened export directory: config, featurizer, the two ONNX Runtime callables and the manifest."""
+
+    directory: Path
+    manifest: dict
+    config: object  # DocuNetConfig
+    featurizer: object  # Featurizer
+    encoder: OrtEncoder
+    head: OrtHead
+
+
+def load_exported(directory: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
+                  verify: bool = True) -> ExportedModel:
+    """Open a `docunet-export` directory; refuses (ManifestError) one whose files do not match its manifest."""
+    from transformers import AutoTokenizer
+
+    from ..config import DocuNetConfig
+    from ..featurize import Featurizer
+    from .manifest import MANIFEST_FILE, verify_manifest
+
+    directory = Path(directory)
+    manifest = verify_manifest(directory) if verify else json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    config = DocuNetConfig.load(directory / manifest["config_file"])
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    graphs = manifest["graphs"]
+    return ExportedModel(directory, manifest, config, Featurizer(tokenizer, config),
+                         OrtEncoder(directory / graphs["encoder"]["file"], threads, providers),
+                         OrtHead(directory / graphs["head"]["file"], threads, providers))
