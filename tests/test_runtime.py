@@ -136,3 +136,20 @@ def test_missing_tensorrt_is_a_clear_error(checkpoint):
     from docunet.runtime import BackendUnavailable
     with pytest.raises(BackendUnavailable, match="pip install"):
         Runtime.load(checkpoint, backend="tensorrt", device="cuda")
+
+
+def test_onnxruntime_backend_gives_the_reference_relations(checkpoint, docs, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from docunet.export.onnx_export import export_checkpoint
+
+    out = tmp_path / "export"
+    export_checkpoint(checkpoint, out)
+    ref = list(Runtime.load(checkpoint, backend="torch").predict(docs, batch_size=4))
+    ort_rt = Runtime.load(out, backend="onnxruntime", threads=1)
+    assert ort_rt.name == "onnxruntime-fp32" and Runtime.load(out).name == "onnxruntime-fp32"  # auto picks ORT for an export on CPU
+    got = list(ort_rt.predict(docs, batch_size=4))
+    assert [p.title for p in got] == [d.title for d in docs]
+    for a, b in zip(got, ref):
+        assert {(x.head, x.tail, x.label) for x in a.relations} == {(x.head, x.tail, x.label) for x in b.relations}
+    # the torch backend also opens an export directory through its source checkpoint
+    assert Runtime.load(out, backend="torch").name == "torch-fp32"

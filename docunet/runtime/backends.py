@@ -102,16 +102,31 @@ def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | Non
 
 
 def tensorrt_backend(model_dir: Path, device: str = "cuda") -> Backend:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError as exc:
-        raise BackendUnavailable("TensorRT is not installed: on a CUDA machine, pip install 'docunet[tensorrt]' "
-                                 "(tensorrt>=10.12), then docunet-export --tensorrt") from exc
-    with contextlib.suppress(ImportError):
-        from ..export import tensorrt_runtime  # type: ignore[attr-defined]
+    """TensorRT engines built by `docunet-export --tensorrt`, fed torch CUDA tensors (no host round trip)."""
+    from ..export.tensorrt_build import TensorRTUnavailable, TrtEncoder, TrtHead, require_tensorrt
 
-        return tensorrt_runtime.tensorrt_backend(model_dir, device)
-    raise BackendUnavailable("this docunet build has no TensorRT runner")
+    try:
+        require_tensorrt()
+    except TensorRTUnavailable as exc:
+        raise BackendUnavailable(str(exc)) from exc
+    if not device.startswith("cuda"):
+        raise BackendUnavailable("the tensorrt backend runs on a CUDA device: --device cuda")
+    from transformers import AutoTokenizer
+
+    from ..export.manifest import verify_manifest
+
+    model_dir = Path(model_dir)
+    manifest = verify_manifest(model_dir)
+    built = (manifest.get("tensorrt") or {}).get("engines") or {}
+    engines = built.get("engines") or {}  # build_engines(): {"tensorrt_version", ..., "engines": {role: {...}}}
+    if not {"encoder", "head"} <= set(engines):
+        raise BackendUnavailable(f"{model_dir}: no TensorRT engines; build them with docunet-export --tensorrt")
+    config = DocuNetConfig.load(model_dir / manifest["config_file"])
+    featurizer = Featurizer(AutoTokenizer.from_pretrained(str(model_dir)), config)
+    dev = torch.device(device)
+    return Backend(f"tensorrt-{manifest.get('precision', 'fp32')}", config, featurizer,
+                   TrtEncoder(model_dir / engines["encoder"]["file"], device), TrtHead(model_dir / engines["head"]["file"], device),
+                   dev, torch.cuda.synchronize)
 
 
 def load_backend(model_dir: Path, backend: str = "auto", device: str = "cpu", precision: str = "fp32",
