@@ -339,3 +339,19 @@ def test_synthetic_samples_cover_long_and_crowded_documents(reloaded):
     assert max(f.length for f in feats) > feat.config.max_window
     assert sorted(f.num_entities for f in feats)[-2:] == [feat.config.grid_size, feat.config.grid_size + 1]
     assert np.all([d.num_entities >= 2 for d in docs])
+
+
+def test_int8_head_is_quantized_and_keeps_decisions(fp32_export, trained, tmp_path):
+    out = tmp_path / "int8head"
+    res = CliRunner().invoke(export_cli, ["--checkpoint", str(trained["ckpt"]), "--out", str(out), "--precision", "int8", "--int8-head",
+                                          "--fp32-from", str(fp32_export.directory), "--eval-data", str(trained["dev"]),
+                                          "--quiet", "--batch-size", "3", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    m = verify_manifest(out)
+    assert m["graphs"]["head"]["precision"] == "int8" and m["precision_details"]["head_quantization"]["quantized_nodes"] > 10
+    ops = [n.op_type for n in onnx.load(str(out / "head.onnx")).graph.node]
+    assert ops.count("DequantizeLinear") >= 10 and "Conv" in ops
+    v = m["validation"]
+    for part in (v["samples"], v["eval"]):
+        assert part["pair_agreement"] >= INT8_MIN_PAIR_AGREEMENT, part
+    assert abs(v["eval"]["exported"]["f1"] - v["eval"]["pytorch"]["f1"]) <= 0.05

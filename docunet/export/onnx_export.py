@@ -177,6 +177,7 @@ class ExportOptions:
     trt: object | None = None  # tensorrt_build.TrtSettings
     overwrite: bool = True  # replace a previous export in the output directory
     fp32_from: str | None = None  # reuse the graphs of an fp32 export of the same checkpoint (no re-export)
+    int8_head: bool = False  # with int8: also quantize the head (static QDQ, calibrated on the eval/sample documents)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -340,8 +341,14 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
             else:
                 precision_info = {"encoder": "int8", "head": "fp32",
                                   "encoder_quantization": prec.quantize_encoder_int8(work / ENCODER_FILE, out_dir / ENCODER_FILE)}
-                for f in _graph_files(work, HEAD_FILE):
-                    shutil.move(str(work / f), out_dir / f)
+                if options.int8_head:
+                    calib_docs = sample_docs or eval_docs or validator.docs
+                    calibration = prec.collect_head_inputs(model, featurizer, calib_docs, options.batch_size)
+                    precision_info["head"] = "int8"
+                    precision_info["head_quantization"] = prec.quantize_head_int8(work / HEAD_FILE, out_dir / HEAD_FILE, calibration)
+                else:
+                    for f in _graph_files(work, HEAD_FILE):
+                        shutil.move(str(work / f), out_dir / f)
             stages.stage(f"validate {options.precision} graphs")
             report = validator.check(OrtEncoder(out_dir / ENCODER_FILE, options.threads), OrtHead(out_dir / HEAD_FILE, options.threads),
                                      options.precision, options.tolerance, with_eval=True)
