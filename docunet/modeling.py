@@ -71,18 +71,24 @@ class DocuNetEncoder(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # Window merging and entity pooling (host side of the runtime; batched scatter/gather, no loops)
 # ----------------------------------------------------------------------------------------------
-def merge_windows(states: torch.Tensor, query_attn: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def merge_windows(states: torch.Tensor, query_attn: torch.Tensor, batch: Batch, general: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Window outputs -> document token states [B, L, d] and mention attention rows [B, M, H, L].
 
     Token states are averaged where windows overlap; a mention's attention rows from every window
     that holds it are placed at document positions (artificial window tokens dropped), summed and
-    renormalised, as the original does for its two windows. One-window documents pass unchanged.
+    renormalised, as the original does for its two windows. One-window documents pass unchanged
+    (a batch of only such documents takes a shortcut with the same result; `general` turns it off).
     """
     W, T, d = states.shape
     H = query_attn.shape[1]
     B, M = batch.mention_pos.shape
     L = int(batch.doc_len.max())
     dev = states.device
+    if W == B and not general and bool((batch.doc_windows == 1).all()):
+        # every document is one window: window b is document b and query q is mention q
+        token_states = states * batch.attention_mask[:, :, None].to(states.dtype)
+        mention_attn = query_attn.permute(0, 2, 1, 3) * (batch.query_mention >= 0)[:, :, None, None].to(query_attn.dtype)
+        return token_states, mention_attn
     j = torch.arange(T, device=dev)
     doc_pos = j[None, :] + batch.window_shift[:, None]  # [W, T]
     inside = (j[None, :] >= batch.window_lo[:, None]) & (j[None, :] < batch.window_hi[:, None])

@@ -111,3 +111,15 @@ def test_long_document_merge_matches_manual_windows(tokenizer):
     torch.testing.assert_close(token_states[0], acc / cnt[:, None])
     torch.testing.assert_close(mention_attn[0], rows / rows.sum(-1, keepdim=True))
     assert torch.allclose(mention_attn[0].sum(-1), torch.ones(1))
+
+
+def test_one_window_shortcut_equals_the_general_merge(tokenizer):
+    model, feat = tiny_model(tokenizer)
+    docs = [long_doc(n) for n in (20, 60, 150)]
+    batch = collate_features(feat, feat(docs))
+    assert batch.doc_windows.tolist() == [1, 1, 1]
+    with torch.no_grad():
+        states, attn = model.encoder(batch.input_ids, batch.attention_mask, batch.query_pos)
+        fast = merge_windows(states, attn, batch)
+        slow = merge_windows(states, attn, batch, general=True)
+    assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
