@@ -33,8 +33,9 @@ class Spec:
     def parse(cls, text: str, checkpoint: str) -> "Spec":
         if text.startswith("onnxruntime@"):
             path = text.split("@", 1)[1]
-            precision = json.loads((Path(path) / "manifest.json").read_text()).get("precision", "fp32")
-            return cls(f"onnxruntime-{precision}", "onnxruntime", path)
+            from .runtime.backends import export_label
+
+            return cls(f"onnxruntime-{export_label(json.loads((Path(path) / 'manifest.json').read_text()))}", "onnxruntime", path)
         table = {"torch-eager": ("torch", "fp32", "eager"), "torch": ("torch", "fp32", "sdpa"),
                  "torch-bf16": ("torch", "bf16", "sdpa"), "torch-fp16": ("torch", "fp16", "sdpa")}
         if text not in table:

@@ -31,6 +31,13 @@ class Backend:
     sync: Callable[[], None] = field(default=lambda: None)
 
 
+def export_label(manifest: dict) -> str:
+    """fp32, fp16, int8 (encoder only) or int8-all (encoder and head), from an export manifest."""
+    precision = manifest.get("precision", "fp32")
+    head = manifest.get("graphs", {}).get("head", {}).get("precision")
+    return "int8-all" if precision == "int8" and head == "int8" else precision
+
+
 def is_checkpoint(path: Path) -> bool:
     return (Path(path) / "model.safetensors").exists() and (Path(path) / "config.json").exists()
 
@@ -96,8 +103,7 @@ def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | Non
             raise BackendUnavailable("onnxruntime has no CUDA provider here: pip install onnxruntime-gpu")
         providers = wanted + providers
     exported = load_exported(model_dir, threads=threads, providers=providers)
-    precision = exported.manifest.get("precision", "fp32")
-    return Backend(f"onnxruntime-{precision}", exported.config, exported.featurizer, exported.encoder, exported.head,
+    return Backend(f"onnxruntime-{export_label(exported.manifest)}", exported.config, exported.featurizer, exported.encoder, exported.head,
                    torch.device("cpu"))
 
 
@@ -124,7 +130,7 @@ def tensorrt_backend(model_dir: Path, device: str = "cuda") -> Backend:
     config = DocuNetConfig.load(model_dir / manifest["config_file"])
     featurizer = Featurizer(AutoTokenizer.from_pretrained(str(model_dir)), config)
     dev = torch.device(device)
-    return Backend(f"tensorrt-{manifest.get('precision', 'fp32')}", config, featurizer,
+    return Backend(f"tensorrt-{export_label(manifest)}", config, featurizer,
                    TrtEncoder(model_dir / engines["encoder"]["file"], device), TrtHead(model_dir / engines["head"]["file"], device),
                    dev, torch.cuda.synchronize)
 

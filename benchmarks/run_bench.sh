@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Produces the README's performance table: exports a trained checkpoint (fp32, int8 encoder, int8
+# encoder + head) and runs docunet-bench on DocRED test documents, every backend side by side.
+# Usage: benchmarks/run_bench.sh CHECKPOINT [OUT]   (default OUT: benchmarks/results/cpu)
+# Env: N_DOCS (default 200), BATCH_SIZES (default 1,8,32), THREADS (default 0 = all cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CKPT=${1:?usage: benchmarks/run_bench.sh CHECKPOINT [OUT]}
+OUT=${2:-benchmarks/results/cpu}
+DATA=${DATA:-../shared/data}
+EXPORTS=${EXPORTS:-runs/exports}
+DEV="$DATA/redocred/dev_revised.json[400:500]"
+FACTS="$DATA/redocred/dev_revised.json[0:400]"
+mkdir -p "$EXPORTS" "$OUT"
+[ -f "$EXPORTS/fp32/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/fp32" --quiet
+[ -f "$EXPORTS/int8/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8" --precision int8 --fp32-from "$EXPORTS/fp32" --quiet
+[ -f "$EXPORTS/int8-head/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8-head" --precision int8 --int8-head \
+  --fp32-from "$EXPORTS/fp32" --sample-data "$FACTS" --sample-limit 64 --quiet
+docunet-bench --model "$CKPT" --docs "$DATA/docred/test.json" --n-docs "${N_DOCS:-200}" --batch-sizes "${BATCH_SIZES:-1,8,32}" \
+  --threads "${THREADS:-0}" --backends "torch-eager,torch,onnxruntime@$EXPORTS/fp32,onnxruntime@$EXPORTS/int8,onnxruntime@$EXPORTS/int8-head" \
+  --eval-data "$DEV" --train-facts "$FACTS" ${SOAK:+--soak "$SOAK" --soak-backend onnxruntime-int8-all} --out "$OUT"
