@@ -11,7 +11,7 @@ OUT=${OUT:-runs/quickstart}
 DATA=examples/redocred_sample.jsonl
 echo "== 1/3 train on 24 example documents (dev: 8 more)" >&2
 docunet-train --train "$DATA[0:24]" --dev "$DATA[24:32]" --rel2id examples/rel2id.json --rel-info examples/rel_info.json \
-  --encoder "$ENC" --out "$OUT/model" --epochs "${EPOCHS:-10}" --lr-encoder 1e-4 --lr-classifier 5e-4 --lr-unet 1e-3
+  --encoder "$ENC" --out "$OUT/model" --epochs "${EPOCHS:-12}" --batch-size 2 --lr-encoder 1e-4 --lr-classifier 5e-4 --lr-unet 1e-3
 echo "== 2/3 export to ONNX (validated against PyTorch)" >&2
 docunet-export --checkpoint "$OUT/model" --out "$OUT/onnx" --quiet
 echo "== 3/3 docunet-run on the example documents" >&2

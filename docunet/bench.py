@@ -195,7 +195,7 @@ def plot(report: dict, path: Path) -> None:
         ax.bar([s + i * width for s in range(len(sizes))], [by.get(b, 0) for b in sizes], width, label=r["name"])
     ax.set_xticks([s + width * (len(ok) - 1) / 2 for s in range(len(sizes))], [f"batch {b}" for b in sizes])
     ax.set_ylabel("documents / second")
-    ax.set_title(f"docunet-bench: {Path(report['docs']).name}, {report['device']}, {report['threads']} threads")
+    ax.set_title(f"docunet-bench: {Path(report['docs']).name}, {report['device']}, {report['threads'] or 'all'} threads")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
