@@ -14,8 +14,8 @@ FACTS="$DATA/redocred/dev_revised.json[0:400]"
 mkdir -p "$EXPORTS" "$OUT"
 [ -f "$EXPORTS/fp32/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/fp32" --quiet
 [ -f "$EXPORTS/int8/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8" --precision int8 --fp32-from "$EXPORTS/fp32" --quiet
-[ -f "$EXPORTS/int8-head/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8-head" --precision int8 --int8-head \
+[ -f "$EXPORTS/int8-all/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8-all" --precision int8 --int8-head \
   --fp32-from "$EXPORTS/fp32" --sample-data "$FACTS" --sample-limit 64 --quiet
 docunet-bench --model "$CKPT" --docs "$DATA/docred/test.json" --n-docs "${N_DOCS:-200}" --batch-sizes "${BATCH_SIZES:-1,8,32}" \
-  --threads "${THREADS:-0}" --backends "torch-eager,torch,onnxruntime@$EXPORTS/fp32,onnxruntime@$EXPORTS/int8,onnxruntime@$EXPORTS/int8-head" \
+  --threads "${THREADS:-0}" --backends "torch-eager,torch,onnxruntime@$EXPORTS/fp32,onnxruntime@$EXPORTS/int8,onnxruntime@$EXPORTS/int8-all" \
   --eval-data "$DEV" --train-facts "$FACTS" ${SOAK:+--soak "$SOAK" --soak-backend onnxruntime-int8-all} --out "$OUT"
