@@ -150,7 +150,7 @@ def load_backend(model_dir: Path, backend: str = "auto", device: str = "cpu", pr
                     return tensorrt_backend(model_dir, device)
             with contextlib.suppress(BackendUnavailable):
                 return onnxruntime_backend(model_dir, device, threads)
-        return torch_backend(model_dir, device, precision if device.startswith("cuda") or precision != "fp32" else "fp32", attention)
+        return torch_backend(model_dir, device, precision, attention)
     if backend == "torch":
         return torch_backend(model_dir, device, precision, attention)
     if backend == "onnxruntime":

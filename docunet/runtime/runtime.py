@@ -72,8 +72,8 @@ class Runtime:
             return Prediction(index, None, error=f"{item.source}: {item.error}")
         try:
             if isinstance(item, dict):
-                return document_from_docred(item, item.get("_source", f"document {index}") if isinstance(item.get("_source"), str) else f"document {index}",
-                                            require_entities=2)
+                source = item.get("_source")
+                return document_from_docred(item, source if isinstance(source, str) else f"document {index}", require_entities=2)
             if isinstance(item, Document):
                 if item.num_entities < 2:
                     raise DataError(f"{item.source or f'document {index}'} (title {item.title!r}): field 'vertexSet': "
