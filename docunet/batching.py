@@ -68,11 +68,9 @@ class Batch:
         return Batch(**{k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in moved.items()})
 
 
-def collate(features: list[DocFeatures], max_window: int, overlap: int, pad_id: int, n_prefix: int = 1,
-            n_suffix: int = 1, prefix: list[int] | None = None, suffix: list[int] | None = None) -> Batch:
+def collate(features: list[DocFeatures], max_window: int, overlap: int, pad_id: int, prefix: list[int],
+            suffix: list[int]) -> Batch:
     """Build the padded tensors of one batch. `prefix`/`suffix` are the special-token ids windows get."""
-    prefix = prefix if prefix is not None else [pad_id] * n_prefix
-    suffix = suffix if suffix is not None else [pad_id] * n_suffix
     n_prefix, n_suffix = len(prefix), len(suffix)
     B = len(features)
     M = max(1, max(len(f.mention_pos) for f in features))
