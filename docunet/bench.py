@@ -7,8 +7,10 @@ thread settings of one cannot leak into another.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -21,16 +23,22 @@ REFERENCE = "torch-eager"
 
 @dataclass
 class Spec:
-    """A backend to measure: `torch-eager`, `torch`, `torch-bf16`, `onnxruntime@DIR` (an export dir)."""
+    """A backend to measure: `torch-eager`, `torch`, `torch-bf16`, `onnxruntime@DIR` (an export dir);
+    a `+fitK` suffix runs it with the runtime's `grid_fit=K` (e.g. `onnxruntime@exports/int8+fit8`)."""
 
     name: str
     backend: str
     model_dir: str
     precision: str = "fp32"
     attention: str = "sdpa"
+    grid_fit: int = 0
 
     @classmethod
     def parse(cls, text: str, checkpoint: str) -> "Spec":
+        fit = re.search(r"\+fit(\d+)$", text)
+        if fit:
+            spec = cls.parse(text[: fit.start()], checkpoint)
+            return dataclasses.replace(spec, name=f"{spec.name}+fit{fit.group(1)}", grid_fit=int(fit.group(1)))
         if text.startswith("onnxruntime@"):
             path = text.split("@", 1)[1]
             from .runtime.backends import export_label
@@ -62,7 +70,7 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
         torch.set_num_threads(threads)
     docs = load_documents(docs_path)[:n_docs]
     rt = Runtime.load(spec.model_dir, backend=spec.backend, device=device, precision=spec.precision,
-                      threads=threads or None, attention=spec.attention)
+                      threads=threads or None, attention=spec.attention, grid_fit=spec.grid_fit or None)
     sync = rt.backend.sync
     list(rt.predict(docs[:8], batch_size=max(batch_sizes)))  # warm-up
     t0 = time.perf_counter()

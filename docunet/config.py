@@ -34,6 +34,10 @@ class DocuNetConfig:
     unet_out_channels: int = 256
     grid_size: int = 42  # entity grid N
     grid_step: int = 14  # documents with more entities use N = grid_size + k * grid_step
+    # 0: every document is padded to grid_size (how the model was trained; exact). k > 0: a document
+    # with n <= grid_size entities gets the smallest multiple of k that holds them: the U-Net's cost
+    # falls with N^2, at a small measured change in F1 (an inference-time speed option)
+    grid_fit: int = 0
     emb_size: int = 768
     block_size: int = 64
     # loss and decoding
@@ -50,6 +54,8 @@ class DocuNetConfig:
             raise ValueError(f"loss must be 'balanced' or 'adaptive', got {self.loss!r}")
         if self.emb_size % self.block_size:
             raise ValueError(f"emb_size {self.emb_size} must be a multiple of block_size {self.block_size}")
+        if self.grid_fit < 0 or self.grid_size < 4:
+            raise ValueError("grid_fit must be >= 0 (0: fixed grid) and grid_size >= 4")
         if self.max_window < 8 or not 0 <= self.window_overlap < self.max_window - 4:
             raise ValueError("max_window must be >= 8 and window_overlap in [0, max_window - 4)")
 
@@ -68,6 +74,8 @@ class DocuNetConfig:
     def grid_for(self, num_entities: int) -> int:
         """The grid size N a document with this many entities is padded to."""
         if num_entities <= self.grid_size:
+            if self.grid_fit:
+                return min(self.grid_size, max(4, -(-num_entities // self.grid_fit) * self.grid_fit))
             return self.grid_size
         steps = -(-(num_entities - self.grid_size) // self.grid_step)
         return self.grid_size + steps * self.grid_step

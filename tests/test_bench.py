@@ -16,12 +16,12 @@ def test_bench_side_by_side_writes_json_markdown_and_chart(tokenizer, tmp_path):
     docs.write_text("\n".join(json.dumps(as_dict(many_entities_document(n, f"d{n}"))) for n in (3, 8, 12, 45)) + "\n")
     out = tmp_path / "bench"
     res = CliRunner().invoke(bench_main, ["--model", str(tmp_path / "ckpt"), "--docs", str(docs), "--n-docs", "4",
-                                          "--backends", "torch-eager,torch", "--batch-sizes", "1,2", "--threads", "1",
-                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch"])
+                                          "--backends", "torch-eager,torch+fit8", "--batch-sizes", "1,2", "--threads", "1",
+                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch+fit8"])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "bench.json").read_text())
     names = [r["name"] for r in report["results"]]
-    assert names == ["torch-eager", "torch"]
+    assert names == ["torch-eager", "torch+fit8"]
     ref, fast = report["results"]
     assert all(run["ratio_to_reference"] > 0 for run in fast["runs"])
     assert abs(ref["runs"][0]["ratio_to_reference"] - 1.0) < 1e-9

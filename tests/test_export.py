@@ -128,6 +128,21 @@ def test_fp32_export_validates_and_describes_itself(fp32_export, trained):
     assert verify_manifest(fp32_export.directory)["precision"] == "fp32"
 
 
+def test_encoder_is_traced_with_plain_attention_and_the_model_keeps_sdpa(fp32_export, trained):
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(fp32_export.directory / "encoder.onnx"), load_external_data=False).graph.node}
+    assert "Softmax" in ops and "IsNaN" not in ops  # no sdpa NaN guard (IsNaN + Where over [W, H, T, T])
+    from docunet.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(trained)
+    from docunet.export.onnx_export import plain_attention
+
+    with plain_attention(model.encoder.transformer):
+        assert model.encoder.transformer.config._attn_implementation == "eager"
+    assert model.encoder.transformer.config._attn_implementation == "sdpa"
+
+
 @pytest.mark.parametrize("W,T,Q", [(1, 5, 1), (3, 64, 7), (2, 512, 40), (9, 17, 3)])
 def test_encoder_graph_parity_at_several_shapes(fp32_export, reloaded, W, T, Q):
     model, feat = reloaded

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from docunet.featurize import collate_features
@@ -32,6 +33,17 @@ def test_pad_entities_to_grid():
     e, a, m = pad_entities(emb, att, torch.tensor([3, 1]), 42)
     assert e.shape == (2, 42, 4) and a.shape == (2, 42, 2, 5)
     assert m[0].tolist() == [True] * 3 + [False] * 39 and m[1].sum() == 1
+
+
+def test_grid_sizes_fixed_fitted_and_above_the_grid():
+    from docunet.config import DocuNetConfig
+
+    fixed, fit8, fit14 = DocuNetConfig(), DocuNetConfig(grid_fit=8), DocuNetConfig(grid_fit=14)
+    assert [fixed.grid_for(n) for n in (2, 42, 43, 56, 57)] == [42, 42, 56, 56, 70]
+    assert [fit8.grid_for(n) for n in (2, 8, 9, 40, 41, 42, 43)] == [8, 8, 16, 40, 42, 42, 56]
+    assert [fit14.grid_for(n) for n in (2, 15, 29, 60)] == [14, 28, 42, 70]
+    with pytest.raises(ValueError):
+        DocuNetConfig(grid_fit=-1)
 
 
 def test_unet_shapes_at_42_and_above():

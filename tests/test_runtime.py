@@ -153,3 +153,14 @@ def test_onnxruntime_backend_gives_the_reference_relations(checkpoint, docs, tmp
         assert {(x.head, x.tail, x.label) for x in a.relations} == {(x.head, x.tail, x.label) for x in b.relations}
     # the torch backend also opens an export directory through its source checkpoint
     assert Runtime.load(out, backend="torch").name == "torch-fp32"
+    # grid_fit: smaller grids for small documents, the same relations on both backends
+    fit_torch = Runtime.load(checkpoint, backend="torch", grid_fit=8)
+    fit_ort = Runtime.load(out, backend="onnxruntime", threads=1, grid_fit=8)
+    assert fit_ort.config.grid_fit == 8 and ort_rt.config.grid_fit == 0
+    assert [fit_ort.config.grid_for(d.num_entities) for d in docs[:6]] == [8] * 5 + [56]  # docs[5] has 50 entities
+    a_all = list(fit_torch.predict(docs, batch_size=4))
+    b_all = list(fit_ort.predict(docs, batch_size=4))
+    for a, b in zip(a_all, b_all):
+        assert a.ok and b.ok and a.title == b.title
+        assert {(x.head, x.tail, x.label) for x in a.relations} == {(x.head, x.tail, x.label) for x in b.relations}
+    assert sum(len(p.relations) for p in a_all) > 0

@@ -15,7 +15,8 @@ DEFAULT_DOCS = str(Path(__file__).resolve().parents[2].parent / "shared" / "data
 @click.option("--docs", default=DEFAULT_DOCS, help="Documents to run (DocRED JSON/JSONL, FILE[a:b] slices work).")
 @click.option("--n-docs", default=200, help="How many of them.")
 @click.option("--backends", default="torch-eager,torch,torch-bf16",
-              help="Comma-separated: torch-eager (the reference), torch, torch-bf16, torch-fp16, onnxruntime@EXPORT_DIR.")
+              help="Comma-separated: torch-eager (the reference), torch, torch-bf16, torch-fp16, onnxruntime@EXPORT_DIR; "
+                   "a +fitK suffix pads each document's grid to a multiple of K (e.g. onnxruntime@DIR+fit8).")
 @click.option("--batch-sizes", default="1,8,32")
 @click.option("--device", default="cpu")
 @click.option("--threads", default=0, help="CPU threads per backend (0: all cores).")

@@ -146,7 +146,7 @@ def plan_profiles(config, settings: TrtSettings) -> dict[str, list[dict]]:
         b_opt = min(settings.opt_docs, settings.max_docs)
         b = (1, b_opt, settings.max_docs)
         L = (lo, hi, hi)
-        N = (n0, n0, max(n0, n_max))
+        N = (4, n0, max(n0, n_max))  # from 4: the runtime's grid_fit option pads small documents less
         head.append({"name": f"doc_len {lo}-{hi}", "inputs": {
             "token_states": {k: [b[i], L[i], d] for i, k in enumerate(("min", "opt", "max"))},
             "entity_emb": {k: [b[i], N[i], d] for i, k in enumerate(("min", "opt", "max"))},

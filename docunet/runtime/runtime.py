@@ -12,6 +12,7 @@ one runs (the tokenizers release the GIL).
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,9 +51,11 @@ class Prediction:
 
 
 class Runtime:
-    def __init__(self, backend: Backend, chunk_batches: int = 16, prefetch: bool = True):
+    def __init__(self, backend: Backend, chunk_batches: int = 16, prefetch: bool = True, grid_fit: int | None = None):
+        """`grid_fit=k` pads each document to the smallest multiple of k holding its entities instead of
+        the trained grid (faster U-Net, approximate: see DocuNetConfig.grid_fit); None keeps the model's."""
         self.backend = backend
-        self.config = backend.config
+        self.config = backend.config if grid_fit is None else dataclasses.replace(backend.config, grid_fit=int(grid_fit))
         self.featurizer = backend.featurizer
         self.chunk_batches = chunk_batches
         self.prefetch = prefetch
@@ -124,6 +127,8 @@ class Runtime:
         done, docs, features = prepared
         results = list(done)
         good = [i for i, f in enumerate(features) if f is not None and docs[i] is not None]
+        # sorted by length only, also with grid_fit: sorting by grid first saves head calls but pads the
+        # encoder more, which measured slower (10.4 vs 9.6 docs/s, int8, grid_fit 14)
         for group in length_sorted_batches([features[i] for i in good], batch_size):
             idx = [good[g] for g in group]
             try:
