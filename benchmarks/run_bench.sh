@@ -2,7 +2,9 @@
 # Produces the README's performance table: exports a trained checkpoint (fp32, int8 encoder, int8
 # encoder + head) and runs docunet-bench on DocRED test documents, every backend side by side.
 # Usage: benchmarks/run_bench.sh CHECKPOINT [OUT]   (default OUT: benchmarks/results/cpu)
-# Env: N_DOCS (default 200), BATCH_SIZES (default 1,8,32), THREADS (default 0 = all cores).
+# Env: N_DOCS (default 200), BATCH_SIZES (default 1,8,32), THREADS (default 0 = all cores),
+#      EXPORTS (where the exports go, default runs/exports), SOAK (documents for the memory soak of the
+#      fastest backend, default none), EVAL (0: no dev F1, for models with random weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:?usage: benchmarks/run_bench.sh CHECKPOINT [OUT]}
@@ -16,6 +18,10 @@ mkdir -p "$EXPORTS" "$OUT"
 [ -f "$EXPORTS/int8/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8" --precision int8 --fp32-from "$EXPORTS/fp32" --quiet
 [ -f "$EXPORTS/int8-all/manifest.json" ] || docunet-export --checkpoint "$CKPT" --out "$EXPORTS/int8-all" --precision int8 --int8-head \
   --fp32-from "$EXPORTS/fp32" --sample-data "$FACTS" --sample-limit 64 --quiet
+EVAL_ARGS=()
+[ "${EVAL:-1}" = 0 ] || EVAL_ARGS=(--eval-data "$DEV" --train-facts "$FACTS")
 docunet-bench --model "$CKPT" --docs "$DATA/docred/test.json" --n-docs "${N_DOCS:-200}" --batch-sizes "${BATCH_SIZES:-1,8,32}" \
-  --threads "${THREADS:-0}" --backends "torch-eager,torch,onnxruntime@$EXPORTS/fp32,onnxruntime@$EXPORTS/int8,onnxruntime@$EXPORTS/int8-all" \
-  --eval-data "$DEV" --train-facts "$FACTS" ${SOAK:+--soak "$SOAK" --soak-backend onnxruntime-int8-all} --out "$OUT"
+  --threads "${THREADS:-0}" \
+  --backends "torch-eager,torch,onnxruntime@$EXPORTS/fp32,onnxruntime@$EXPORTS/int8,onnxruntime@$EXPORTS/int8-all,onnxruntime@$EXPORTS/fp32+fit14,onnxruntime@$EXPORTS/int8-all+fit14" \
+  ${EVAL_ARGS[@]+"${EVAL_ARGS[@]}"} \
+  ${SOAK:+--soak "$SOAK" --soak-backend onnxruntime-int8-all+fit14} --out "$OUT"

@@ -153,6 +153,19 @@ def test_onnxruntime_backend_gives_the_reference_relations(checkpoint, docs, tmp
         assert {(x.head, x.tail, x.label) for x in a.relations} == {(x.head, x.tail, x.label) for x in b.relations}
     # the torch backend also opens an export directory through its source checkpoint
     assert Runtime.load(out, backend="torch").name == "torch-fp32"
+    # IO binding (the GPU path: ORT reads and writes torch's memory) gives the very same outputs
+    from docunet.featurize import collate_features
+
+    enc, head = ort_rt.backend.encoder, ort_rt.backend.head
+    batch = collate_features(ort_rt.featurizer, ort_rt.featurizer(docs[:4]))
+    plain = enc(batch.input_ids, batch.attention_mask, batch.query_pos)
+    bound = enc.run_bound(batch.input_ids, batch.attention_mask, batch.query_pos)
+    assert bound is not None and all(torch.equal(a, b) for a, b in zip(plain, bound))
+    enc.io_binding = head.io_binding = True
+    again = list(ort_rt.predict(docs, batch_size=4))
+    assert [[(x.head, x.tail, x.label, x.score) for x in p.relations] for p in again] == \
+           [[(x.head, x.tail, x.label, x.score) for x in p.relations] for p in got]
+    enc.io_binding = head.io_binding = False
     # grid_fit: smaller grids for small documents, the same relations on both backends
     fit_torch = Runtime.load(checkpoint, backend="torch", grid_fit=8)
     fit_ort = Runtime.load(out, backend="onnxruntime", threads=1, grid_fit=8)

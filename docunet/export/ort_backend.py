@@ -18,6 +18,9 @@ _NUMPY_OF_ORT = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int32)": np.int32,
     "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
 }
+_TORCH_OF_NUMPY = {np.float32: torch.float32, np.float16: torch.float16, np.int32: torch.int32, np.int64: torch.int64,
+                   np.bool_: torch.bool}
+_NUMPY_OF_TORCH = {v: k for k, v in _TORCH_OF_NUMPY.items()}
 
 
 def session_options(threads: int | None = None, optimization: str = "all"):
@@ -41,7 +44,8 @@ class OrtGraph:
     """One ONNX graph in an `onnxruntime.InferenceSession`, fed and read as torch tensors."""
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
-                 optimization: str = "all"):
+                 optimization: str = "all", io_binding: bool = False):
+        """`io_binding=True` always binds torch tensors' memory (as CUDA tensors always are), not only on GPUs."""
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -52,6 +56,10 @@ class OrtGraph:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_dtypes = [_NUMPY_OF_ORT.get(i.type) for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.input_shapes = [i.shape for i in self.session.get_inputs()]
+        self.output_shapes = [o.shape for o in self.session.get_outputs()]
+        self.output_dtypes = [_NUMPY_OF_ORT.get(o.type) for o in self.session.get_outputs()]
+        self.io_binding = io_binding
 
     def run_numpy(self, *arrays: np.ndarray) -> list[np.ndarray]:
         if len(arrays) != len(self.input_names):
@@ -61,9 +69,49 @@ class OrtGraph:
         return self.session.run(self.output_names, feeds)
 
     def run_torch(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        """Torch tensors in, torch tensors out on the same device. CUDA tensors are bound in place
+        (IO binding: ONNX Runtime reads and writes torch's device memory, no host round trip)."""
         device = tensors[0].device
+        if device.type == "cuda" or self.io_binding:
+            outs = self.run_bound(*tensors)
+            if outs is not None:
+                return outs
         outs = self.run_numpy(*(t.detach().cpu().numpy() for t in tensors))
         return [torch.from_numpy(o).to(device) for o in outs]
+
+    def output_shapes_for(self, tensors: Sequence[torch.Tensor]) -> list[tuple[int, ...]] | None:
+        """Concrete output shapes from the inputs' (every symbolic output axis is an input axis), or None."""
+        sizes: dict[str, int] = {}
+        for spec, t in zip(self.input_shapes, tensors):
+            for dim, size in zip(spec, t.shape):
+                if isinstance(dim, str):
+                    sizes[dim] = int(size)
+        out = []
+        for spec in self.output_shapes:
+            if not all(isinstance(d, int) or d in sizes for d in spec):
+                return None
+            out.append(tuple(d if isinstance(d, int) else sizes[d] for d in spec))
+        return out
+
+    def run_bound(self, *tensors: torch.Tensor) -> list[torch.Tensor] | None:
+        """Run with IO binding on the tensors' own memory; outputs are preallocated torch tensors."""
+        shapes = self.output_shapes_for(tensors)
+        if shapes is None or None in self.input_dtypes or None in self.output_dtypes:
+            return None
+        device = tensors[0].device
+        kind, index = ("cuda", device.index or 0) if device.type == "cuda" else ("cpu", 0)
+        inputs = [t.detach().to(device=device, dtype=_TORCH_OF_NUMPY[dt]).contiguous() for t, dt in zip(tensors, self.input_dtypes)]
+        outputs = [torch.empty(s, dtype=_TORCH_OF_NUMPY[dt], device=device) for s, dt in zip(shapes, self.output_dtypes)]
+        binding = self.session.io_binding()
+        for name, t in zip(self.input_names, inputs):
+            binding.bind_input(name, kind, index, _NUMPY_OF_TORCH[t.dtype], tuple(t.shape), t.data_ptr())
+        for name, t in zip(self.output_names, outputs):
+            binding.bind_output(name, kind, index, _NUMPY_OF_TORCH[t.dtype], tuple(t.shape), t.data_ptr())
+        if kind == "cuda":
+            torch.cuda.current_stream(device).synchronize()  # torch's writes land before ORT reads
+        self.session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        return outputs
 
 
 class OrtEncoder(OrtGraph):
@@ -96,7 +144,7 @@ class ExportedModel:
 
 
 def load_exported(directory: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
-                  verify: bool = True) -> ExportedModel:
+                  verify: bool = True, io_binding: bool = False) -> ExportedModel:
     """Open a `docunet-export` directory; refuses (ManifestError) one whose files do not match its manifest."""
     from transformers import AutoTokenizer
 
@@ -110,5 +158,5 @@ def load_exported(directory: str | Path, threads: int | None = None, providers: 
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
     graphs = manifest["graphs"]
     return ExportedModel(directory, manifest, config, Featurizer(tokenizer, config),
-                         OrtEncoder(directory / graphs["encoder"]["file"], threads, providers),
-                         OrtHead(directory / graphs["head"]["file"], threads, providers))
+                         OrtEncoder(directory / graphs["encoder"]["file"], threads, providers, io_binding=io_binding),
+                         OrtHead(directory / graphs["head"]["file"], threads, providers, io_binding=io_binding))

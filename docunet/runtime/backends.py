@@ -103,8 +103,12 @@ def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | Non
             raise BackendUnavailable("onnxruntime has no CUDA provider here: pip install onnxruntime-gpu")
         providers = wanted + providers
     exported = load_exported(model_dir, threads=threads, providers=providers)
+    # on a GPU the batch tensors live on it and are bound in place (IO binding): encoder outputs stay
+    # on the device for window merge, pooling and the head
+    dev = torch.device(device) if device.startswith("cuda") else torch.device("cpu")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     return Backend(f"onnxruntime-{export_label(exported.manifest)}", exported.config, exported.featurizer, exported.encoder, exported.head,
-                   torch.device("cpu"))
+                   dev, sync)
 
 
 def tensorrt_backend(model_dir: Path, device: str = "cuda") -> Backend:
