@@ -131,13 +131,12 @@ def test_fp32_export_validates_and_describes_itself(fp32_export, trained):
 def test_encoder_is_traced_with_plain_attention_and_the_model_keeps_sdpa(fp32_export, trained):
     import onnx
 
-    ops = {n.op_type for n in onnx.load(str(fp32_export.directory / "encoder.onnx"), load_external_data=False).graph.node}
-    assert "Softmax" in ops and "IsNaN" not in ops  # no sdpa NaN guard (IsNaN + Where over [W, H, T, T])
-    from docunet.checkpoint import load_checkpoint
-
-    model, _ = load_checkpoint(trained)
     from docunet.export.onnx_export import plain_attention
 
+    ops = {n.op_type for n in onnx.load(str(fp32_export.directory / "encoder.onnx"), load_external_data=False).graph.node}
+    assert "Softmax" in ops and "IsNaN" not in ops  # no sdpa NaN guard (IsNaN + Where over [W, H, T, T])
+    model, _ = load_checkpoint(trained["ckpt"])
+    assert model.encoder.transformer.config._attn_implementation == "sdpa"
     with plain_attention(model.encoder.transformer):
         assert model.encoder.transformer.config._attn_implementation == "eager"
     assert model.encoder.transformer.config._attn_implementation == "sdpa"

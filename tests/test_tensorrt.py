@@ -92,7 +92,7 @@ def test_planned_profiles_cover_every_dynamic_dimension(tokenizer):
     assert [p["name"] for p in profiles["encoder"]] == ["seq 1-64", "seq 65-128", "seq 129-512"]  # capped at the model's 512
     assert [p["name"] for p in profiles["head"]] == ["doc_len 1-256", "doc_len 257-4096"]
     grid = profiles["head"][0]["inputs"]["entity_emb"]
-    assert grid["min"][1] == grid["opt"][1] == 42 and grid["max"][1] == 42 + 2 * 14
+    assert grid["min"][1] == 4 and grid["opt"][1] == 42 and grid["max"][1] == 42 + 2 * 14  # from 4: grid_fit
     enc_inputs = [{"name": n, "dtype": "int32", "shape": s} for n, s in
                   (("input_ids", ["windows", "seq"]), ("attention_mask", ["windows", "seq"]), ("query_pos", ["windows", "queries"]))]
     assert check_profiles(enc_inputs, profiles["encoder"]) == []
