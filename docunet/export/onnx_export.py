@@ -145,12 +145,12 @@ def plain_attention(transformer: nn.Module):
     step compares the graph with the PyTorch model)."""
     cfg = transformer.config
     before = cfg._attn_implementation
-    setter = getattr(transformer, "set_attn_implementation", None)
-    (setter or (lambda impl: setattr(cfg, "_attn_implementation", impl)))("eager")
+    set_impl = getattr(transformer, "set_attn_implementation", None) or (lambda impl: setattr(cfg, "_attn_implementation", impl))
+    set_impl("eager")
     try:
         yield
     finally:
-        (setter or (lambda impl: setattr(cfg, "_attn_implementation", impl)))(before)
+        set_impl(before)
 
 
 def export_encoder(model: DocuNet, path: Path, opset: int = DEFAULT_OPSET, quiet: bool = True) -> dict:

@@ -20,7 +20,6 @@ _NUMPY_OF_ORT = {
 }
 _TORCH_OF_NUMPY = {np.float32: torch.float32, np.float16: torch.float16, np.int32: torch.int32, np.int64: torch.int64,
                    np.bool_: torch.bool}
-_NUMPY_OF_TORCH = {v: k for k, v in _TORCH_OF_NUMPY.items()}
 
 
 def session_options(threads: int | None = None, optimization: str = "all"):
@@ -103,10 +102,10 @@ class OrtGraph:
         inputs = [t.detach().to(device=device, dtype=_TORCH_OF_NUMPY[dt]).contiguous() for t, dt in zip(tensors, self.input_dtypes)]
         outputs = [torch.empty(s, dtype=_TORCH_OF_NUMPY[dt], device=device) for s, dt in zip(shapes, self.output_dtypes)]
         binding = self.session.io_binding()
-        for name, t in zip(self.input_names, inputs):
-            binding.bind_input(name, kind, index, _NUMPY_OF_TORCH[t.dtype], tuple(t.shape), t.data_ptr())
-        for name, t in zip(self.output_names, outputs):
-            binding.bind_output(name, kind, index, _NUMPY_OF_TORCH[t.dtype], tuple(t.shape), t.data_ptr())
+        for name, dt, t in zip(self.input_names, self.input_dtypes, inputs):
+            binding.bind_input(name, kind, index, dt, tuple(t.shape), t.data_ptr())
+        for name, dt, t in zip(self.output_names, self.output_dtypes, outputs):
+            binding.bind_output(name, kind, index, dt, tuple(t.shape), t.data_ptr())
         if kind == "cuda":
             torch.cuda.current_stream(device).synchronize()  # torch's writes land before ORT reads
         self.session.run_with_iobinding(binding)
@@ -144,7 +143,7 @@ class ExportedModel:
 
 
 def load_exported(directory: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
-                  verify: bool = True, io_binding: bool = False) -> ExportedModel:
+                  verify: bool = True) -> ExportedModel:
     """Open a `docunet-export` directory; refuses (ManifestError) one whose files do not match its manifest."""
     from transformers import AutoTokenizer
 
@@ -158,5 +157,5 @@ def load_exported(directory: str | Path, threads: int | None = None, providers: 
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
     graphs = manifest["graphs"]
     return ExportedModel(directory, manifest, config, Featurizer(tokenizer, config),
-                         OrtEncoder(directory / graphs["encoder"]["file"], threads, providers, io_binding=io_binding),
-                         OrtHead(directory / graphs["head"]["file"], threads, providers, io_binding=io_binding))
+                         OrtEncoder(directory / graphs["encoder"]["file"], threads, providers),
+                         OrtHead(directory / graphs["head"]["file"], threads, providers))
