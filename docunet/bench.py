@@ -119,24 +119,33 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
 
 def run_all(checkpoint: str, specs: list[str], docs: str, n_docs: int, batch_sizes: list[int], device: str, threads: int,
             out_dir: Path, eval_data: str | None = None, train_facts: str | None = None, soak: int = 0, soak_backend: str | None = None,
-            log=print) -> dict:
+            log=print, rounds: int = 1) -> dict:
+    """Measure every backend (one subprocess each), `rounds` times round-robin; F1 and the soak in round 1 only.
+
+    With several rounds, every backend meets the same phases of a noisy shared machine, and each
+    batch size reports the round with the median docs/s (`combine_rounds`)."""
     parsed = [Spec.parse(s, checkpoint) for s in specs]
-    results = []
-    for spec in parsed:
-        cmd = [sys.executable, "-m", "docunet.bench", "--one", json.dumps(spec.__dict__), "--docs", docs, "--n-docs", str(n_docs),
-               "--batch-sizes", ",".join(map(str, batch_sizes)), "--device", device, "--threads", str(threads),
-               "--soak", str(soak if spec.name == (soak_backend or "") else 0)]
-        if eval_data:
-            cmd += ["--eval-data", eval_data] + (["--train-facts", train_facts] if train_facts else [])
-        log(f"measuring {spec.name} ...")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        if proc.returncode != 0:
-            log(f"{spec.name} failed:\n{proc.stderr[-2000:]}")
-            results.append({"name": spec.name, "error": proc.stderr[-2000:]})
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    per_spec: list[list[dict]] = [[] for _ in parsed]
+    for rnd in range(rounds):
+        for i, spec in enumerate(parsed):
+            if per_spec[i] and "error" in per_spec[i][0]:
+                continue
+            first = rnd == 0
+            cmd = [sys.executable, "-m", "docunet.bench", "--one", json.dumps(spec.__dict__), "--docs", docs, "--n-docs", str(n_docs),
+                   "--batch-sizes", ",".join(map(str, batch_sizes)), "--device", device, "--threads", str(threads),
+                   "--soak", str(soak if first and spec.name == (soak_backend or "") else 0)]
+            if eval_data and first:
+                cmd += ["--eval-data", eval_data] + (["--train-facts", train_facts] if train_facts else [])
+            log(f"measuring {spec.name} ..." + (f" (round {rnd + 1}/{rounds})" if rounds > 1 else ""))
+            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            if proc.returncode != 0:
+                log(f"{spec.name} failed:\n{proc.stderr[-2000:]}")
+                per_spec[i] = [{"name": spec.name, "error": proc.stderr[-2000:]}]
+                continue
+            per_spec[i].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = [combine_rounds(rs) for rs in per_spec]
     report = {"checkpoint": checkpoint, "docs": docs, "n_docs": n_docs, "device": device, "threads": threads,
-              "reference": REFERENCE, "results": results}
+              "reference": REFERENCE, "rounds": rounds, "results": results}
     add_ratios(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -146,6 +155,22 @@ def run_all(checkpoint: str, specs: list[str], docs: str, n_docs: int, batch_siz
     except ImportError:
         log("matplotlib is not installed: no chart (pip install 'docunet[bench]')")
     return report
+
+
+def combine_rounds(rounds: list[dict]) -> dict:
+    """One result from a backend's rounds: per batch size the run with the median docs/s (the lower
+    middle for an even count), with every round's docs/s kept in `docs_per_s_rounds`."""
+    if len(rounds) == 1 or "error" in rounds[0]:
+        return rounds[0]
+    out = dict(rounds[0])
+    out["runs"] = []
+    for j, _ in enumerate(rounds[0]["runs"]):
+        runs = sorted((r["runs"][j] for r in rounds), key=lambda run: run["docs_per_s"])
+        chosen = dict(runs[(len(runs) - 1) // 2])
+        chosen["docs_per_s_rounds"] = [r["runs"][j]["docs_per_s"] for r in rounds]
+        out["runs"].append(chosen)
+    out["peak_memory_gb"] = max(r["peak_memory_gb"] for r in rounds)
+    return out
 
 
 def add_ratios(report: dict) -> None:
@@ -160,8 +185,11 @@ def add_ratios(report: dict) -> None:
 
 
 def markdown_table(report: dict) -> str:
+    rounds = report.get("rounds", 1)
     lines = [f"docs: {report['docs']} (first {report['n_docs']}), device {report['device']}, threads {report['threads']}; "
-             f"ratio = docs/s over `{REFERENCE}` (torch fp32, eager attention with every layer's probabilities) at the same batch size",
+             f"ratio = docs/s over `{REFERENCE}` (torch fp32, eager attention with every layer's probabilities) at the same batch size"
+             + (f"; {rounds} rounds round-robin, each cell from the round with the median docs/s (range of the rounds in brackets)"
+                if rounds > 1 else ""),
              "", "| backend | batch | docs/s | tokens/s | ratio | p50 / p90 / p99 ms (batch 1) | encoder | head | host share | peak GB | dev F1 | dev Ign F1 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
@@ -172,14 +200,13 @@ def markdown_table(report: dict) -> str:
         for run in r["runs"]:
             lat = (f"{run['latency_ms_p50']:.0f} / {run['latency_ms_p90']:.0f} / {run['latency_ms_p99']:.0f}" if "latency_ms_p50" in run else "")
             st = run["stages"]
+            spread = run.get("docs_per_s_rounds")
+            dps = f"{run['docs_per_s']:.2f}" + (f" ({min(spread):.2f}-{max(spread):.2f})" if spread else "")
+            f1 = f"{100 * ev['f1']:.2f} | {100 * ev['ign_f1']:.2f}" if ev else " | "
             lines.append(
-                f"| {r['name']} | {run['batch_size']} | {run['docs_per_s']:.2f} | {run['tokens_per_s']:.0f} | "
+                f"| {r['name']} | {run['batch_size']} | {dps} | {run['tokens_per_s']:.0f} | "
                 f"{run.get('ratio_to_reference', float('nan')):.2f} | {lat} | {st.get('encoder', 0) / run['seconds']:.0%} | "
-                f"{st.get('head', 0) / run['seconds']:.0%} | {run['host_share']:.0%} | {r['peak_memory_gb']:.2f} | "
-                f"{100 * ev['f1']:.2f} | {100 * ev['ign_f1']:.2f} |" if ev else
-                f"| {r['name']} | {run['batch_size']} | {run['docs_per_s']:.2f} | {run['tokens_per_s']:.0f} | "
-                f"{run.get('ratio_to_reference', float('nan')):.2f} | {lat} | {st.get('encoder', 0) / run['seconds']:.0%} | "
-                f"{st.get('head', 0) / run['seconds']:.0%} | {run['host_share']:.0%} | {r['peak_memory_gb']:.2f} | | |")
+                f"{st.get('head', 0) / run['seconds']:.0%} | {run['host_share']:.0%} | {r['peak_memory_gb']:.2f} | {f1} |")
     for r in report["results"]:
         if r.get("soak"):
             lines += ["", f"memory over {r['soak'][-1]['docs']} documents ({r['name']}, batch 8): " +

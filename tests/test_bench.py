@@ -17,7 +17,7 @@ def test_bench_side_by_side_writes_json_markdown_and_chart(tokenizer, tmp_path):
     out = tmp_path / "bench"
     res = CliRunner().invoke(bench_main, ["--model", str(tmp_path / "ckpt"), "--docs", str(docs), "--n-docs", "4",
                                           "--backends", "torch-eager,torch+fit8", "--batch-sizes", "1,2", "--threads", "1",
-                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch+fit8"])
+                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch+fit8", "--rounds", "2"])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "bench.json").read_text())
     names = [r["name"] for r in report["results"]]
@@ -28,4 +28,19 @@ def test_bench_side_by_side_writes_json_markdown_and_chart(tokenizer, tmp_path):
     b1 = fast["runs"][0]
     assert 0 < b1["latency_ms_p50"] <= b1["latency_ms_p99"] and {"encoder", "head", "merge_pool", "decode"} <= set(b1["stages"])
     assert fast["soak"] and fast["soak"][-1]["docs"] == 12
-    assert (out / "bench.md").read_text().count("| torch") == 4 and (out / "bench.png").stat().st_size > 1000
+    assert all(len(run["docs_per_s_rounds"]) == 2 and run["docs_per_s"] in run["docs_per_s_rounds"] for run in fast["runs"])
+    md = (out / "bench.md").read_text()
+    assert md.count("| torch") == 4 and "2 rounds round-robin" in md and (out / "bench.png").stat().st_size > 1000
+
+
+def test_rounds_report_the_median_run():
+    from docunet.bench import combine_rounds
+
+    def result(*dps):
+        return {"name": "x", "peak_memory_gb": max(dps), "eval": {"f1": 0.5},
+                "runs": [{"batch_size": b, "docs_per_s": d, "seconds": 1 / d} for b, d in zip((1, 8), dps)]}
+
+    out = combine_rounds([result(3.0, 9.0), result(1.0, 7.0), result(2.0, 8.0)])
+    assert [run["docs_per_s"] for run in out["runs"]] == [2.0, 8.0] and out["runs"][1]["seconds"] == 1 / 8.0
+    assert out["runs"][0]["docs_per_s_rounds"] == [3.0, 1.0, 2.0] and out["peak_memory_gb"] == 9.0 and out["eval"] == {"f1": 0.5}
+    assert combine_rounds([result(1.0, 2.0), result(5.0, 6.0)])["runs"][0]["docs_per_s"] == 1.0  # even count: lower middle

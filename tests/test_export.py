@@ -10,6 +10,7 @@ import importlib.util
 import json
 import random
 import shutil
+from collections import Counter
 
 import numpy as np
 import onnx
@@ -270,8 +271,12 @@ def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, traine
     assert "F1 PyTorch" in res.output and "encoder.onnx" in res.output and "exported" in res.output
     m = verify_manifest(out)
     assert m["precision"] == "int8" and m["graphs"]["encoder"]["precision"] == "int8" and m["graphs"]["head"]["precision"] == "fp32"
-    ops = {n.op_type for n in onnx.load(str(out / "encoder.onnx")).graph.node}
+    ops = Counter(n.op_type for n in onnx.load(str(out / "encoder.onnx")).graph.node)
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    # int8 exports are for ONNX Runtime: fused by default, one MultiHeadAttention per transformer layer
+    layers = load_checkpoint(trained["ckpt"])[0].config.encoder_config["num_hidden_layers"]
+    assert ops["MultiHeadAttention"] == layers and ops["BiasGelu"] == layers
+    assert m["precision_details"]["encoder_fusion"]["fused"]["MultiHeadAttention"] == layers
     v = m["validation"]
     assert v["passed"] and v["tolerance"] is None  # reported, not enforced
     for part in (v["samples"], v["eval"]):
@@ -282,6 +287,54 @@ def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, traine
     # int8 uses ONNX Runtime-only ops: the TensorRT check says so
     compat = m["tensorrt"]["compatibility"]["encoder"]
     assert not compat["compatible"] and any("MatMulInteger" in p for p in compat["problems"])
+
+
+def test_fused_fp32_encoder_reproduces_pytorch(fp32_export, trained, tmp_path):
+    """--ort-fusions on an fp32 export: same logits as PyTorch within the fp32 tolerance; the attention
+    cores are gone except the recomputation of the last layer's entity rows (one Softmax)."""
+    out = tmp_path / "fused"
+    res = CliRunner().invoke(export_cli, ["--checkpoint", str(trained["ckpt"]), "--out", str(out), "--ort-fusions",
+                                          "--fp32-from", str(fp32_export.directory), "--quiet", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    m = verify_manifest(out)
+    v = m["validation"]
+    assert v["passed"] and v["samples"]["max_abs_logit_diff"] <= 1e-3 and v["samples"]["pair_agreement"] == 1.0
+    ops = Counter(n.op_type for n in onnx.load(str(out / "encoder.onnx")).graph.node)
+    layers = load_checkpoint(trained["ckpt"])[0].config.encoder_config["num_hidden_layers"]
+    assert ops["MultiHeadAttention"] == layers and ops["Softmax"] == 1 and ops["SkipLayerNormalization"] >= layers
+    assert not m["tensorrt"]["compatibility"]["encoder"]["compatible"]  # contrib ops: ONNX Runtime only
+    # a graph that is already fused is left as it is when reused
+    again = export_checkpoint(trained["ckpt"], tmp_path / "again", ExportOptions(ort_fusions=True, fp32_from=str(out), threads=1))
+    assert again.manifest["precision_details"]["encoder_fusion"] == {"skipped": "the graph is already fused"}
+
+
+def test_attention_whose_probabilities_are_needed_is_not_fused(fp32_export, trained, tmp_path):
+    """An attention core whose probabilities are also a graph output stays as it is; the others fuse."""
+    import onnxruntime as ort
+
+    from docunet.export.fusion import fuse_attention
+
+    model = onnx.load(str(fp32_export.directory / "encoder.onnx"))
+    first = next(n for n in model.graph.node if n.op_type == "Softmax")
+    model.graph.output.append(onnx.helper.make_tensor_value_info(first.output[0], onnx.TensorProto.FLOAT, None))
+    cfg = load_checkpoint(trained["ckpt"])[0].config
+    layers = cfg.encoder_config["num_hidden_layers"]
+    assert fuse_attention(model, cfg.num_heads, cfg.hidden_size) == layers - 1
+    assert first.output[0] in {o for n in model.graph.node for o in n.output}
+    path = tmp_path / "partly_fused.onnx"
+    onnx.save(model, str(path))
+    ids = np.array([[101, 5, 6, 7, 102, 0]], dtype=np.int32)
+    feeds = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int32), "query_pos": np.array([[1, 2]], dtype=np.int32)}
+    plain = ort.InferenceSession(str(fp32_export.directory / "encoder.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    fused = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    for a, b in zip(plain, fused[:2]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_ort_fusions_are_refused_for_tensorrt_and_fp16(trained, tmp_path):
+    for extra in (["--tensorrt"], ["--precision", "fp16"]):
+        res = CliRunner().invoke(export_cli, ["--checkpoint", str(trained["ckpt"]), "--out", str(tmp_path / "x"), "--ort-fusions", *extra])
+        assert res.exit_code == 2 and "TensorRT cannot parse" in res.output, res.output
 
 
 def test_fp16_export_keeps_sensitive_ops_in_fp32(fp32_export, trained, tmp_path):
@@ -365,6 +418,10 @@ def test_int8_head_is_quantized_and_keeps_decisions(fp32_export, trained, tmp_pa
     assert m["graphs"]["head"]["precision"] == "int8" and m["precision_details"]["head_quantization"]["quantized_nodes"] > 10
     ops = [n.op_type for n in onnx.load(str(out / "head.onnx")).graph.node]
     assert ops.count("DequantizeLinear") >= 10 and "Conv" in ops
+    cfg = load_checkpoint(trained["ckpt"])[0].config
+    groups = cfg.emb_size // cfg.block_size  # the grouped bilinear: one dynamic int8 MatMul per group
+    assert m["precision_details"]["head_quantization"]["bilinear_matmuls"] == groups
+    assert ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul") == groups
     v = m["validation"]
     for part in (v["samples"], v["eval"]):
         assert part["pair_agreement"] >= INT8_MIN_PAIR_AGREEMENT, part

@@ -24,12 +24,14 @@ DEFAULT_DOCS = str(Path(__file__).resolve().parents[2].parent / "shared" / "data
 @click.option("--train-facts", default=None, help="Training data for Ign F1.")
 @click.option("--soak", default=0, help="Also stream this many documents through --soak-backend and sample memory.")
 @click.option("--soak-backend", default=None, help="Backend name for the soak run (e.g. onnxruntime-int8).")
+@click.option("--rounds", default=1, type=click.IntRange(1), help="Measure every backend this many times, round-robin, "
+              "and report the median round (for noisy shared machines); F1 and the soak run once.")
 @click.option("--out", "out_dir", default="bench-results", type=click.Path(file_okay=False, path_type=Path))
-def main(checkpoint, docs, n_docs, backends, batch_sizes, device, threads, eval_data, train_facts, soak, soak_backend, out_dir):
+def main(checkpoint, docs, n_docs, backends, batch_sizes, device, threads, eval_data, train_facts, soak, soak_backend, rounds, out_dir):
     """Writes OUT/bench.json, OUT/bench.md and OUT/bench.png."""
     report = run_all(checkpoint, [b.strip() for b in backends.split(",") if b.strip()], docs, n_docs,
                      [int(b) for b in batch_sizes.split(",")], device, threads, out_dir, eval_data, train_facts, soak, soak_backend,
-                     log=lambda m: click.echo(m, err=True))
+                     log=lambda m: click.echo(m, err=True), rounds=rounds)
     click.echo((out_dir / "bench.md").read_text())
     if any("error" in r for r in report["results"]):
         raise SystemExit(1)

@@ -99,6 +99,9 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
               help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
 @click.option("--int8-head", is_flag=True, help="With --precision int8: also quantize the head (static QDQ Conv/MatMul, calibrated on --sample-data or --eval-data).")
+@click.option("--ort-fusions/--no-ort-fusions", default=None,
+              help="Fuse the encoder for ONNX Runtime (MultiHeadAttention, SkipLayerNorm, BiasGelu contrib ops; exact). "
+                   "Default: on for int8, off for fp32 (the plain fp32 graph also builds TensorRT engines).")
 @click.option("--opset", default=18, help="ONNX opset (the dynamo exporter needs >= 18; TensorRT parses 9..24).")
 @click.option("--eval-data", default=None, help="Labelled data (FILE or FILE[start:stop]): F1 of the exported and the PyTorch model.")
 @click.option("--train-facts", "facts_spec", default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
@@ -120,7 +123,7 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
 @fail_on_data_error
-def main(checkpoint, out_dir, precision, int8_head, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
+def main(checkpoint, out_dir, precision, int8_head, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
     """Export CHECKPOINT as ONNX graphs (encoder.onnx, head.onnx), validate them against PyTorch and write manifest.json."""
@@ -136,11 +139,15 @@ def main(checkpoint, out_dir, precision, int8_head, opset, eval_data, facts_spec
     settings = TrtSettings(seq_buckets=_ints(seq_buckets), doc_buckets=_ints(doc_buckets), max_windows=max_windows,
                            opt_windows=min(8, max_windows), max_docs=max_docs, opt_docs=min(4, max_docs), max_grid=max_grid,
                            workspace_gb=workspace_gb, tf32=tf32, timing_cache=str(timing_cache) if timing_cache else None)
-    options = ExportOptions(precision=precision, int8_head=int8_head, opset=opset, eval_data=eval_data, train_facts=facts_spec,
+    try:
+        options = ExportOptions(precision=precision, int8_head=int8_head, ort_fusions=ort_fusions, opset=opset, eval_data=eval_data, train_facts=facts_spec,
                             sample_data=sample_data, sample_limit=sample_limit, batch_size=batch_size, threads=threads,
                             tolerance=tolerance, tensorrt=tensorrt, trt=settings,
-                            fp32_from=str(fp32_from) if fp32_from else None)
-    steps = 5 + (1 if fp32_from else 2) + (2 if precision != "fp32" else 0) + (1 if tensorrt else 0)
+                                fp32_from=str(fp32_from) if fp32_from else None)
+    except ExportError as exc:
+        raise click.UsageError(str(exc)) from exc
+    steps = (5 + (1 if fp32_from else 2) + (2 if precision != "fp32" else 0) + (1 if tensorrt else 0)
+             + (1 if options.ort_fusions else 0))
     bar = StageBar(steps, enabled=not quiet)
     t0 = time.perf_counter()
     try:

@@ -197,10 +197,18 @@ class ExportOptions:
     overwrite: bool = True  # replace a previous export in the output directory
     fp32_from: str | None = None  # reuse the graphs of an fp32 export of the same checkpoint (no re-export)
     int8_head: bool = False  # with int8: also quantize the head (static QDQ, calibrated on the eval/sample documents)
+    # ONNX Runtime fusions of the encoder (fusion.py; contrib ops, so not for TensorRT). None: on for int8 only
+    ort_fusions: bool | None = None
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ExportError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.ort_fusions is None:
+            self.ort_fusions = self.precision == "int8" and not self.tensorrt
+        if self.ort_fusions and (self.tensorrt or self.precision == "fp16"):
+            raise ExportError("ONNX Runtime fusions (--ort-fusions) put contrib ops into the encoder graph, which TensorRT "
+                              "cannot parse and the fp16 converter does not handle; use them with fp32 or int8 exports "
+                              "for ONNX Runtime")
 
 
 @dataclass
@@ -292,6 +300,27 @@ def _reuse_fp32_graphs(source: Path, checkpoint: Path, work: Path, opset: int) -
             shutil.copy2(source / f, work / f)
 
 
+def _fuse_encoder(path: Path, cfg: DocuNetConfig) -> dict:
+    """Replace the encoder graph at `path` by its ONNX Runtime-fused form (in place); a graph that is
+    already fused (reused with --fp32-from) or that does not match the fusion patterns stays as it is."""
+    import onnx
+
+    from .fusion import CONTRIB_DOMAIN, fuse_encoder
+
+    if any(n.domain == CONTRIB_DOMAIN for n in onnx.load(str(path), load_external_data=False).graph.node):
+        return {"skipped": "the graph is already fused"}
+    try:
+        model, info = fuse_encoder(path, cfg.num_heads, cfg.hidden_size)
+    except ValueError as exc:
+        warnings.warn(f"encoder left unfused: {exc}")
+        return {"skipped": str(exc)}
+    for f in _graph_files(path.parent, path.name):
+        (path.parent / f).unlink()
+    external = model.ByteSize() > EXTERNAL_DATA_BYTES
+    onnx.save(model, str(path), save_as_external_data=external, location=path.name + ".data" if external else None)
+    return info
+
+
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: ExportOptions | None = None,
                       progress: Callable[[str, int, int], None] | None = None) -> ExportResult:
     """Export, validate and describe a checkpoint; see the module docstring. Raises ParityError when
@@ -332,6 +361,10 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
             export_encoder(model, work / ENCODER_FILE, options.opset)
             stages.stage("export head")
             export_head(model, work / HEAD_FILE, options.opset)
+        fusion_info = None
+        if options.ort_fusions:
+            stages.stage("fuse encoder for onnxruntime")
+            fusion_info = _fuse_encoder(work / ENCODER_FILE, cfg)
 
         validator = Validator(model, featurizer, sample_docs, eval_docs, facts, options.batch_size, stages.advance)
         stages.stage("validate fp32 graphs")
@@ -343,6 +376,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
                               + f" (report: {out_dir / 'validation_failed.json'})")
 
         precision_info: dict = {"encoder": "fp32", "head": "fp32"}
+        if fusion_info is not None:
+            precision_info["encoder_fusion"] = fusion_info
         if options.precision == "fp32":
             for name in (ENCODER_FILE, HEAD_FILE):
                 for f in _graph_files(work, name):
@@ -358,7 +393,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
                                                "attention-row recomputation; the head's feature map, grouped bilinear and "
                                                "output (final logits)"}
             else:
-                precision_info = {"encoder": "int8", "head": "fp32",
+                precision_info = {**precision_info, "encoder": "int8", "head": "fp32",
                                   "encoder_quantization": prec.quantize_encoder_int8(work / ENCODER_FILE, out_dir / ENCODER_FILE)}
                 if options.int8_head:
                     calib_docs = sample_docs or eval_docs or validator.docs

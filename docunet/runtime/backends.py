@@ -32,10 +32,13 @@ class Backend:
 
 
 def export_label(manifest: dict) -> str:
-    """fp32, fp16, int8 (encoder only) or int8-all (encoder and head), from an export manifest."""
+    """fp32, fp16, int8 (encoder only) or int8-all (encoder and head), from an export manifest, with
+    `-fused` when the encoder carries ONNX Runtime's fusions."""
     precision = manifest.get("precision", "fp32")
     head = manifest.get("graphs", {}).get("head", {}).get("precision")
-    return "int8-all" if precision == "int8" and head == "int8" else precision
+    label = "int8-all" if precision == "int8" and head == "int8" else precision
+    fused = manifest.get("precision_details", {}).get("encoder_fusion", {}).get("fused")
+    return f"{label}-fused" if fused else label
 
 
 def is_checkpoint(path: Path) -> bool:
