@@ -131,8 +131,7 @@ def _keep_live(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
             live.update(i for i in node.input if i)
     del graph.node[:]
     graph.node.extend(reversed(keep))
-    used = live
-    kept_inits = [t for t in graph.initializer if t.name in used]
+    kept_inits = [t for t in graph.initializer if t.name in live]
     del graph.initializer[:]
     graph.initializer.extend(kept_inits)
 

@@ -30,19 +30,6 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
-
-
-@contextlib.contextmanager
-def quiet_root_logger(level: int = logging.ERROR):
-    """ONNX Runtime's quantizer and optimizer log through the root logger (rule by rule, and advice to
-    pre-process that does not apply here: its symbolic shape inference fails on these graphs)."""
-    root = logging.getLogger()
-    before = root.level
-    root.setLevel(level)
-    try:
-        yield
-    finally:
-        root.setLevel(before)
 FP16_MAX = float(np.finfo(np.float16).max)
 
 # Ops that are never run in fp16: normalisations, softmaxes and reductions (accumulation range).
@@ -75,6 +62,19 @@ class Fp16Stats:
     def as_dict(self) -> dict:
         return {"fp16_nodes": self.fp16_nodes, "fp32_nodes": self.fp32_nodes, "casts_inserted": self.casts_inserted,
                 "fp16_ops": dict(sorted(self.fp16_ops.items())), "fp32_float_ops": dict(sorted(self.fp32_float_ops.items()))}
+
+
+@contextlib.contextmanager
+def quiet_root_logger(level: int = logging.ERROR):
+    """ONNX Runtime's quantizer and optimizer log through the root logger (rule by rule, and advice to
+    pre-process that does not apply here: its symbolic shape inference fails on these graphs)."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,6 +356,19 @@ def _reads_outer_product(node: onnx.NodeProto, producer: dict) -> bool:
     return reshape is not None and reshape.op_type == "Reshape" and getattr(producer.get(reshape.input[0]), "op_type", "") == "Mul"
 
 
+def _gemm_as_matmul_add(gemm: onnx.NodeProto) -> list[onnx.NodeProto]:
+    """A plain Gemm (no transposes, alpha = beta = 1) as MatMul (same name) + Add; [] for any other Gemm.
+    quantize_dynamic renames the Gemm nodes it rewrites, so `nodes_to_quantize` could not name them."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in gemm.attribute}
+    if (attrs.get("transA", 0), attrs.get("transB", 0), attrs.get("alpha", 1.0), attrs.get("beta", 1.0)) != (0, 0, 1.0, 1.0):
+        return []
+    if len(gemm.input) < 3 or not gemm.input[2]:
+        return [helper.make_node("MatMul", list(gemm.input[:2]), [gemm.output[0]], name=gemm.name)]
+    product = gemm.output[0] + "_matmul"
+    return [helper.make_node("MatMul", list(gemm.input[:2]), [product], name=gemm.name),
+            helper.make_node("Add", [product, gemm.input[2]], [gemm.output[0]], name=gemm.name + "_bias")]
+
+
 def quantize_bilinear_int8(src: Path, dst: Path) -> int:
     """Dynamic int8 (per-channel weights, activations quantized at run time) for the grouped bilinear's
     MatMuls: the ones that multiply an outer product (Reshape of a Mul) by a constant weight.
@@ -379,21 +392,12 @@ def quantize_bilinear_int8(src: Path, dst: Path) -> int:
         targets, nodes = [], []
         for n in model.graph.node:
             if n.op_type in ("MatMul", "Gemm") and len(n.input) > 1 and n.input[1] in inits and _reads_outer_product(n, producer):
-                attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-                if n.op_type == "Gemm":  # quantize_dynamic rewrites Gemm nodes under new names: split into MatMul + Add
-                    if (attrs.get("transA", 0), attrs.get("transB", 0), attrs.get("alpha", 1.0), attrs.get("beta", 1.0)) != (0, 0, 1.0, 1.0):
-                        nodes.append(n)
-                        continue
-                    nodes.append(helper.make_node("MatMul", list(n.input[:2]), [n.output[0] + "_matmul"], name=n.name))
-                    if len(n.input) > 2 and n.input[2]:
-                        nodes.append(helper.make_node("Add", [n.output[0] + "_matmul", n.input[2]], [n.output[0]], name=n.name + "_bias"))
-                    else:
-                        nodes[-1].output[0] = n.output[0]
-                else:
-                    nodes.append(n)
-                targets.append(n.name)
-            else:
-                nodes.append(n)
+                as_matmul = [n] if n.op_type == "MatMul" else _gemm_as_matmul_add(n)
+                if as_matmul:
+                    nodes += as_matmul
+                    targets.append(n.name)
+                    continue
+            nodes.append(n)
         if not targets:
             return 0
         del model.graph.node[:]
