@@ -24,7 +24,8 @@ REFERENCE = "torch-eager"
 @dataclass
 class Spec:
     """A backend to measure: `torch-eager`, `torch`, `torch-bf16`, `onnxruntime@DIR` (an export dir);
-    a `+fitK` suffix runs it with the runtime's `grid_fit=K` (e.g. `onnxruntime@exports/int8+fit8`)."""
+    a `+fitK` suffix runs it with the runtime's `grid_fit=K` (e.g. `onnxruntime@exports/int8+fit8`),
+    a `+wK` suffix with `workers=K` (K batches at once, cores // K threads each)."""
 
     name: str
     backend: str
@@ -32,13 +33,15 @@ class Spec:
     precision: str = "fp32"
     attention: str = "sdpa"
     grid_fit: int = 0
+    workers: int = 1
 
     @classmethod
     def parse(cls, text: str, checkpoint: str) -> "Spec":
-        fit = re.search(r"\+fit(\d+)$", text)
-        if fit:
-            spec = cls.parse(text[: fit.start()], checkpoint)
-            return dataclasses.replace(spec, name=f"{spec.name}+fit{fit.group(1)}", grid_fit=int(fit.group(1)))
+        suffix = re.search(r"\+(fit|w)(\d+)$", text)
+        if suffix:
+            spec = cls.parse(text[: suffix.start()], checkpoint)
+            field = {"fit": "grid_fit", "w": "workers"}[suffix.group(1)]
+            return dataclasses.replace(spec, name=spec.name + suffix.group(0), **{field: int(suffix.group(2))})
         if text.startswith("onnxruntime@"):
             path = text.split("@", 1)[1]
             from .runtime.backends import export_label
@@ -70,7 +73,8 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
         torch.set_num_threads(threads)
     docs = load_documents(docs_path)[:n_docs]
     rt = Runtime.load(spec.model_dir, backend=spec.backend, device=device, precision=spec.precision,
-                      threads=threads or None, attention=spec.attention, grid_fit=spec.grid_fit or None)
+                      threads=threads or None, attention=spec.attention, grid_fit=spec.grid_fit or None,
+                      workers=spec.workers)
     sync = rt.backend.sync
     list(rt.predict(docs[:8], batch_size=max(batch_sizes)))  # warm-up
     t0 = time.perf_counter()

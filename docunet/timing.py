@@ -1,6 +1,7 @@
 """StageTimer: wall time per pipeline stage (featurize, encoder, pooling, head, decode) for benchmarks."""
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -9,8 +10,9 @@ from typing import Callable, Iterator
 
 class StageTimer:
     def __init__(self, sync: Callable[[], None] | None = None):
-        self.seconds: dict[str, float] = defaultdict(float)
+        self.seconds: dict[str, float] = defaultdict(float)  # with several workers: summed over them
         self._sync = sync or (lambda: None)
+        self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -20,7 +22,8 @@ class StageTimer:
             yield
         finally:
             self._sync()
-            self.seconds[stage] += time.perf_counter() - t0
+            with self._lock:
+                self.seconds[stage] += time.perf_counter() - t0
 
     def reset(self) -> None:
         self.seconds.clear()

@@ -16,12 +16,12 @@ def test_bench_side_by_side_writes_json_markdown_and_chart(tokenizer, tmp_path):
     docs.write_text("\n".join(json.dumps(as_dict(many_entities_document(n, f"d{n}"))) for n in (3, 8, 12, 45)) + "\n")
     out = tmp_path / "bench"
     res = CliRunner().invoke(bench_main, ["--model", str(tmp_path / "ckpt"), "--docs", str(docs), "--n-docs", "4",
-                                          "--backends", "torch-eager,torch+fit8", "--batch-sizes", "1,2", "--threads", "1",
-                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch+fit8", "--rounds", "2"])
+                                          "--backends", "torch-eager,torch+fit8+w2", "--batch-sizes", "1,2", "--threads", "1",
+                                          "--out", str(out), "--soak", "12", "--soak-backend", "torch+fit8+w2", "--rounds", "2"])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "bench.json").read_text())
     names = [r["name"] for r in report["results"]]
-    assert names == ["torch-eager", "torch+fit8"]
+    assert names == ["torch-eager", "torch+fit8+w2"]
     ref, fast = report["results"]
     assert all(run["ratio_to_reference"] > 0 for run in fast["runs"])
     assert abs(ref["runs"][0]["ratio_to_reference"] - 1.0) < 1e-9
@@ -44,3 +44,11 @@ def test_rounds_report_the_median_run():
     assert [run["docs_per_s"] for run in out["runs"]] == [2.0, 8.0] and out["runs"][1]["seconds"] == 1 / 8.0
     assert out["runs"][0]["docs_per_s_rounds"] == [3.0, 1.0, 2.0] and out["peak_memory_gb"] == 9.0 and out["eval"] == {"f1": 0.5}
     assert combine_rounds([result(1.0, 2.0), result(5.0, 6.0)])["runs"][0]["docs_per_s"] == 1.0  # even count: lower middle
+
+
+def test_backend_suffixes_set_grid_fit_and_workers():
+    from docunet.bench import Spec
+
+    spec = Spec.parse("torch+fit14+w2", "ckpt")
+    assert (spec.name, spec.backend, spec.grid_fit, spec.workers) == ("torch+fit14+w2", "torch", 14, 2)
+    assert Spec.parse("torch-eager+w2", "ckpt").workers == 2 and Spec.parse("torch", "ckpt").workers == 1

@@ -14,6 +14,7 @@ from collections import Counter
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import pytest
 import torch
 from click.testing import CliRunner
@@ -26,7 +27,7 @@ from docunet.cli.export import main as export_cli  # noqa: E402
 from docunet.export import (ExportError, ExportOptions, ManifestError, OrtEncoder, OrtHead, export_checkpoint,  # noqa: E402
                             load_exported, verify_manifest)
 from docunet.export.manifest import MANIFEST_FILE  # noqa: E402
-from docunet.export.precision import ALWAYS_FP32_OPS  # noqa: E402
+from docunet.export.precision import ALWAYS_FP32_OPS, quantize_encoder_int8  # noqa: E402
 from docunet.export.validate import compare, run_backend, synthetic_documents  # noqa: E402
 from docunet.featurize import collate_features  # noqa: E402
 from docunet.training import batch_loss  # noqa: E402
@@ -287,6 +288,24 @@ def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, traine
     # int8 uses ONNX Runtime-only ops: the TensorRT check says so
     compat = m["tensorrt"]["compatibility"]["encoder"]
     assert not compat["compatible"] and any("MatMulInteger" in p for p in compat["problems"])
+    # 7-bit weights by default (no int16 saturation on CPUs without VNNI)
+    assert m["precision_details"]["encoder_quantization"]["reduce_range"] is True
+    assert _largest_int8_weight(out / "encoder.onnx") <= 64
+
+
+def _largest_int8_weight(path) -> int:
+    model = onnx.load(str(path))
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    return max(int(np.abs(w.astype(np.int32)).max()) for w in weights if w.size > 1)
+
+
+def test_int8_weight_bits_choose_the_weight_range(fp32_export, tmp_path):
+    """quantize_encoder_int8: 7-bit weights (reduce_range) stay in [-64, 64], 8-bit ones use the full range."""
+    src = fp32_export.directory / "encoder.onnx"
+    seven = quantize_encoder_int8(src, tmp_path / "seven.onnx", reduce_range=True)
+    eight = quantize_encoder_int8(src, tmp_path / "eight.onnx", reduce_range=False)
+    assert seven["reduce_range"] is True and eight["reduce_range"] is False
+    assert _largest_int8_weight(tmp_path / "seven.onnx") <= 64 < _largest_int8_weight(tmp_path / "eight.onnx") <= 127
 
 
 def test_fused_fp32_encoder_reproduces_pytorch(fp32_export, trained, tmp_path):
@@ -420,8 +439,11 @@ def test_int8_head_is_quantized_and_keeps_decisions(fp32_export, trained, tmp_pa
     assert ops.count("DequantizeLinear") >= 10 and "Conv" in ops
     cfg = load_checkpoint(trained["ckpt"])[0].config
     groups = cfg.emb_size // cfg.block_size  # the grouped bilinear: one dynamic int8 MatMul per group
-    assert m["precision_details"]["head_quantization"]["bilinear_matmuls"] == groups
+    hq = m["precision_details"]["head_quantization"]
+    assert hq["bilinear_matmuls"] == groups and hq["reduce_range"] is True
     assert ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul") == groups
+    # the outer products of tanh outputs lie in [-1, 1]: a fixed scale, no range pass per call
+    assert hq["bilinear_fixed_scale_inputs"] == groups and ops.count("DynamicQuantizeLinear") == 0
     v = m["validation"]
     for part in (v["samples"], v["eval"]):
         assert part["pair_agreement"] >= INT8_MIN_PAIR_AGREEMENT, part

@@ -177,3 +177,23 @@ def test_onnxruntime_backend_gives_the_reference_relations(checkpoint, docs, tmp
         assert a.ok and b.ok and a.title == b.title
         assert {(x.head, x.tail, x.label) for x in a.relations} == {(x.head, x.tail, x.label) for x in b.relations}
     assert sum(len(p.relations) for p in a_all) > 0
+
+
+def test_workers_give_the_same_predictions_in_input_order(checkpoint, docs):
+    """workers=2: batches run two at a time across chunks; the output is the one of workers=1, in input
+    order, bad documents included, and stopping early leaves no batch running."""
+    good = as_dict(docs[0])
+    items = [as_dict(d) for d in docs[:7]] + [dict(good, vertexSet=[]), BadInput("x:9", "not valid JSON")] + [as_dict(d) for d in docs[7:]]
+    one = Runtime.load(checkpoint, backend="torch", threads=1, chunk_batches=1)
+    two = Runtime.load(checkpoint, backend="torch", threads=1, chunk_batches=1, workers=2)
+    assert two.workers == 2
+    a, b = list(one.predict(items, batch_size=2)), list(two.predict(items, batch_size=2))
+    assert [p.index for p in b] == list(range(len(items))) and [p.ok for p in b] == [p.ok for p in a]
+    assert [p.error for p in b] == [p.error for p in a] and not b[7].ok and b[8].error == "x:9: not valid JSON"
+    assert [[(x.head, x.tail, x.label, round(x.score, 4)) for x in p.relations] for p in b] == \
+           [[(x.head, x.tail, x.label, round(x.score, 4)) for x in p.relations] for p in a]
+    stream = two.predict(items, batch_size=2)
+    assert next(stream).index == 0
+    stream.close()  # cancels the queued batches instead of running them
+    with pytest.raises(ValueError, match="workers"):
+        Runtime(one.backend, workers=0)

@@ -99,6 +99,9 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
               help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
 @click.option("--int8-head", is_flag=True, help="With --precision int8: also quantize the head (static QDQ Conv/MatMul, calibrated on --sample-data or --eval-data).")
+@click.option("--int8-weight-bits", type=click.Choice(["7", "8"]), default="7",
+              help="With --precision int8: 7-bit weights are exact on every x86 CPU; full 8-bit weights saturate the int16 "
+                   "sums of CPUs without VNNI (AVX2), so use 8 only when the serving CPUs have VNNI/AMX or are ARM.")
 @click.option("--ort-fusions/--no-ort-fusions", default=None,
               help="Fuse the encoder for ONNX Runtime (MultiHeadAttention, SkipLayerNorm, BiasGelu contrib ops; exact). "
                    "Default: on for int8, off for fp32 (the plain fp32 graph also builds TensorRT engines).")
@@ -123,7 +126,7 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
 @fail_on_data_error
-def main(checkpoint, out_dir, precision, int8_head, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
+def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
     """Export CHECKPOINT as ONNX graphs (encoder.onnx, head.onnx), validate them against PyTorch and write manifest.json."""
@@ -140,7 +143,7 @@ def main(checkpoint, out_dir, precision, int8_head, ort_fusions, opset, eval_dat
                            opt_windows=min(8, max_windows), max_docs=max_docs, opt_docs=min(4, max_docs), max_grid=max_grid,
                            workspace_gb=workspace_gb, tf32=tf32, timing_cache=str(timing_cache) if timing_cache else None)
     try:
-        options = ExportOptions(precision=precision, int8_head=int8_head, ort_fusions=ort_fusions, opset=opset, eval_data=eval_data, train_facts=facts_spec,
+        options = ExportOptions(precision=precision, int8_head=int8_head, int8_reduce_range=int8_weight_bits == "7", ort_fusions=ort_fusions, opset=opset, eval_data=eval_data, train_facts=facts_spec,
                             sample_data=sample_data, sample_limit=sample_limit, batch_size=batch_size, threads=threads,
                             tolerance=tolerance, tensorrt=tensorrt, trt=settings,
                                 fp32_from=str(fp32_from) if fp32_from else None)

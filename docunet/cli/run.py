@@ -22,7 +22,8 @@ from ..runtime.jsonio import complete_lines, output_record, read_items
 @click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", help="torch backend autocast.")
 @click.option("--batch-size", default=8)
-@click.option("--threads", default=0, help="CPU threads (0: library defaults).")
+@click.option("--threads", default=0, help="CPU threads per model call (0: library defaults; with --workers, cores // workers).")
+@click.option("--workers", default=1, type=click.IntRange(1), help="Batches run at once. On CPUs, --workers 2 (one thread per call) gives more docs/s than one call on 2 threads; 1 gives the lowest latency per batch.")
 @click.option("--threshold", type=float, default=None, help="Override the model's decision threshold.")
 @click.option("--top-k", type=int, default=None, help="Override the model's top-k (0: no limit).")
 @click.option("--grid-fit", type=int, default=None,
@@ -33,14 +34,14 @@ from ..runtime.jsonio import complete_lines, output_record, read_items
 @click.option("--skip-errors", is_flag=True, help="Exit 0 even when some lines failed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run into the same --out file.")
 @click.option("--no-progress", is_flag=True)
-def main(input_path, model_dir, out_path, backend, device, precision, batch_size, threads, threshold, top_k, grid_fit, fmt,
+def main(input_path, model_dir, out_path, backend, device, precision, batch_size, threads, workers, threshold, top_k, grid_fit, fmt,
          skip_errors, resume, no_progress):
     """Extract relations from INPUT (JSONL with DocRED keys title/sents/vertexSet, a JSON list, or - for stdin)."""
     if resume and (out_path is None or fmt != "jsonl"):
         raise click.UsageError("--resume needs --out FILE and --format jsonl")
     try:
         rt = Runtime.load(model_dir, backend=backend, device=device, precision=precision, threads=threads or None,
-                          grid_fit=grid_fit)
+                          grid_fit=grid_fit, workers=workers)
     except (BackendUnavailable, FileNotFoundError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

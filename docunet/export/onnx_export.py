@@ -197,6 +197,9 @@ class ExportOptions:
     overwrite: bool = True  # replace a previous export in the output directory
     fp32_from: str | None = None  # reuse the graphs of an fp32 export of the same checkpoint (no re-export)
     int8_head: bool = False  # with int8: also quantize the head (static QDQ, calibrated on the eval/sample documents)
+    # with int8: 7-bit weights, exact on CPUs without VNNI (see precision.quantize_encoder_int8); False for
+    # full 8-bit weights when the serving CPUs have VNNI (AVX-VNNI, AVX512-VNNI, AMX) or are ARM
+    int8_reduce_range: bool = True
     # ONNX Runtime fusions of the encoder (fusion.py; contrib ops, so not for TensorRT). None: on for int8 only
     ort_fusions: bool | None = None
 
@@ -394,12 +397,14 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
                                                "output (final logits)"}
             else:
                 precision_info = {**precision_info, "encoder": "int8", "head": "fp32",
-                                  "encoder_quantization": prec.quantize_encoder_int8(work / ENCODER_FILE, out_dir / ENCODER_FILE)}
+                                  "encoder_quantization": prec.quantize_encoder_int8(work / ENCODER_FILE, out_dir / ENCODER_FILE,
+                                                                                         options.int8_reduce_range)}
                 if options.int8_head:
                     calib_docs = sample_docs or eval_docs or validator.docs
                     calibration = prec.collect_head_inputs(model, featurizer, calib_docs, options.batch_size)
                     precision_info["head"] = "int8"
-                    precision_info["head_quantization"] = prec.quantize_head_int8(work / HEAD_FILE, out_dir / HEAD_FILE, calibration)
+                    precision_info["head_quantization"] = prec.quantize_head_int8(work / HEAD_FILE, out_dir / HEAD_FILE, calibration,
+                                                                                      options.int8_reduce_range)
                 else:
                     for f in _graph_files(work, HEAD_FILE):
                         shutil.move(str(work / f), out_dir / f)
