@@ -100,7 +100,7 @@ def _summary(result, quiet: bool) -> None:
               help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
 @click.option("--int8-head", is_flag=True, help="With --precision int8: also quantize the head (static QDQ Conv/MatMul, calibrated on --sample-data or --eval-data).")
 @click.option("--int8-weight-bits", type=click.Choice(["7", "8"]), default="7",
-              help="With --precision int8: 7-bit weights are exact on every x86 CPU; full 8-bit weights saturate the int16 "
+              help="With --precision int8: 7-bit weights never saturate; full 8-bit weights saturate the int16 "
                    "sums of CPUs without VNNI (AVX2), so use 8 only when the serving CPUs have VNNI/AMX or are ARM.")
 @click.option("--ort-fusions/--no-ort-fusions", default=None,
               help="Fuse the encoder for ONNX Runtime (MultiHeadAttention, SkipLayerNorm, BiasGelu contrib ops; exact). "
@@ -143,9 +143,10 @@ def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusion
                            opt_windows=min(8, max_windows), max_docs=max_docs, opt_docs=min(4, max_docs), max_grid=max_grid,
                            workspace_gb=workspace_gb, tf32=tf32, timing_cache=str(timing_cache) if timing_cache else None)
     try:
-        options = ExportOptions(precision=precision, int8_head=int8_head, int8_reduce_range=int8_weight_bits == "7", ort_fusions=ort_fusions, opset=opset, eval_data=eval_data, train_facts=facts_spec,
-                            sample_data=sample_data, sample_limit=sample_limit, batch_size=batch_size, threads=threads,
-                            tolerance=tolerance, tensorrt=tensorrt, trt=settings,
+        options = ExportOptions(precision=precision, int8_head=int8_head, int8_reduce_range=int8_weight_bits == "7",
+                                ort_fusions=ort_fusions, opset=opset, eval_data=eval_data, train_facts=facts_spec,
+                                sample_data=sample_data, sample_limit=sample_limit, batch_size=batch_size, threads=threads,
+                                tolerance=tolerance, tensorrt=tensorrt, trt=settings,
                                 fp32_from=str(fp32_from) if fp32_from else None)
     except ExportError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -197,7 +197,7 @@ class ExportOptions:
     overwrite: bool = True  # replace a previous export in the output directory
     fp32_from: str | None = None  # reuse the graphs of an fp32 export of the same checkpoint (no re-export)
     int8_head: bool = False  # with int8: also quantize the head (static QDQ, calibrated on the eval/sample documents)
-    # with int8: 7-bit weights, exact on CPUs without VNNI (see precision.quantize_encoder_int8); False for
+    # with int8: 7-bit weights, which do not saturate on CPUs without VNNI (precision.quantize_encoder_int8); False for
     # full 8-bit weights when the serving CPUs have VNNI (AVX-VNNI, AVX512-VNNI, AMX) or are ARM
     int8_reduce_range: bool = True
     # ONNX Runtime fusions of the encoder (fusion.py; contrib ops, so not for TensorRT). None: on for int8 only
