@@ -1,6 +1,6 @@
 """docunet: document-level relation extraction with DocuNet (train, export, serve)."""
-from .config import DocuNetConfig
-from .documents import DataError, Document, Mention, Relation
+from .documents import DataError, Document, Mention, PredictedRelation, Relation
+from .models.docunet.config import DocuNetConfig
 
 
 def __getattr__(name: str):
@@ -12,4 +12,4 @@ def __getattr__(name: str):
 
 
 __version__ = "0.1.0"
-__all__ = ["DocuNetConfig", "DataError", "Document", "Mention", "Relation", "Runtime", "__version__"]
+__all__ = ["DocuNetConfig", "DataError", "Document", "Mention", "PredictedRelation", "Relation", "Runtime", "__version__"]

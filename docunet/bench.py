@@ -18,6 +18,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from .artifacts import MANIFEST_FILE, export_label
+from .metrics import train_facts as facts_of
+from .readers import load_documents
+from .runtime import Runtime
+from .timing import StageTimer
+
 REFERENCE = "torch-eager"
 
 
@@ -44,9 +53,7 @@ class Spec:
             return dataclasses.replace(spec, name=spec.name + suffix.group(0), **{field: int(suffix.group(2))})
         if text.startswith("onnxruntime@"):
             path = text.split("@", 1)[1]
-            from .runtime.backends import export_label
-
-            return cls(f"onnxruntime-{export_label(json.loads((Path(path) / 'manifest.json').read_text()))}", "onnxruntime", path)
+            return cls(f"onnxruntime-{export_label(json.loads((Path(path) / MANIFEST_FILE).read_text()))}", "onnxruntime", path)
         table = {"torch-eager": ("torch", "fp32", "eager"), "torch": ("torch", "fp32", "sdpa"),
                  "torch-bf16": ("torch", "bf16", "sdpa"), "torch-fp16": ("torch", "fp16", "sdpa")}
         if text not in table:
@@ -62,13 +69,6 @@ def _rss_gb() -> float:
 def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int], device: str, threads: int,
                 eval_data: str | None, train_facts: str | None, soak: int) -> dict:
     """Run in the subprocess: every batch size on the same documents."""
-    import numpy as np
-    import torch
-
-    from .readers import load_documents
-    from .runtime import Runtime
-    from .timing import StageTimer
-
     if threads:
         torch.set_num_threads(threads)
     docs = load_documents(docs_path)[:n_docs]
@@ -78,7 +78,7 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
     sync = rt.backend.sync
     list(rt.predict(docs[:8], batch_size=max(batch_sizes)))  # warm-up
     t0 = time.perf_counter()
-    features = rt.featurizer(docs)
+    features = rt.family.featurize(rt.featurizer, docs)
     featurize_s = time.perf_counter() - t0
     tokens = sum(f.length for f in features)
     result = {"name": spec.name, "device": device, "threads": threads or torch.get_num_threads(), "docs": len(docs),
@@ -102,12 +102,11 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
             run.update(latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p90=float(np.percentile(lat, 90)),
                        latency_ms_p99=float(np.percentile(lat, 99)))
         result["runs"].append(run)
-    if eval_data:
-        from .metrics import docred_scores, train_facts as facts_of
-        gold = load_documents(eval_data, rt.config.relations)
+    if eval_data:  # the family's own score (DocRED scores, or binary scores for CDR/GDA-style data)
+        gold = load_documents(eval_data, getattr(rt.config, "relations", None))
         facts = facts_of(load_documents(train_facts)) if train_facts else None
-        preds = [(p.title, r.head, r.tail, r.label) for p in rt.predict(gold, batch_size=8) for r in p.relations]
-        result["eval"] = docred_scores(preds, gold, facts).as_dict()
+        preds = [p.relations for p in rt.predict(gold, batch_size=8)]
+        result["eval"] = rt.family.score(gold, preds, facts).as_dict()
     if soak:
         rss = []
         stream = (docs[i % len(docs)] for i in range(soak))

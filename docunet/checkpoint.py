@@ -1,22 +1,20 @@
 """Checkpoints are directories: config.json, model.safetensors and the tokenizer files.
 
-`load_checkpoint` rebuilds the encoder from the saved transformers config (no hub access needed)
-and loads every weight strictly, so a reloaded model predicts exactly what the saved one did.
+`load_checkpoint` reads the family from config.json (`model_type`; DocuNet when absent), rebuilds
+the encoder from the saved transformers config (no hub access needed) and loads every weight
+strictly, so a reloaded model predicts exactly what the saved one did.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_model, save_model
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from .config import DocuNetConfig
-from .featurize import Featurizer
-from .modeling import DocuNet
-
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+from .artifacts import CONFIG_FILE, WEIGHTS_FILE
+from .models import family_of, load_config
 
 
 def _without_pooler(factory, *args, **kwargs):
@@ -27,7 +25,7 @@ def _without_pooler(factory, *args, **kwargs):
 
 
 def load_pretrained_transformer(name_or_path: str) -> torch.nn.Module:
-    """A pretrained encoder with fused (sdpa) attention; the head never needs its probabilities."""
+    """A pretrained encoder with fused (sdpa) attention."""
     return _without_pooler(AutoModel.from_pretrained, name_or_path, attn_implementation="sdpa")
 
 
@@ -43,7 +41,7 @@ def encoder_config_dict(transformer: torch.nn.Module) -> dict:
     return d
 
 
-def save_checkpoint(model: DocuNet, tokenizer, out_dir: Path) -> Path:
+def save_checkpoint(model: torch.nn.Module, tokenizer, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.save(out_dir / CONFIG_FILE)
@@ -52,21 +50,15 @@ def save_checkpoint(model: DocuNet, tokenizer, out_dir: Path) -> Path:
     return out_dir
 
 
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[DocuNet, Featurizer]:
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Any]:
+    """(model, featurizer) of a checkpoint directory, for whichever family its config names."""
     path = Path(path)
     if not (path / CONFIG_FILE).exists() or not (path / WEIGHTS_FILE).exists():
         raise FileNotFoundError(f"{path}: not a docunet checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-    config = DocuNetConfig.load(path / CONFIG_FILE)
-    model = DocuNet(config, transformer_from_config(config.encoder_config))
+    config = load_config(path / CONFIG_FILE)
+    family = family_of(config)
+    model = family.build_model(config, transformer_from_config(config.encoder_config))
     load_model(model, str(path / WEIGHTS_FILE), strict=True, device=str(device))
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    return model, Featurizer(tokenizer, config)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return model, family.make_featurizer(tokenizer, config)

@@ -32,6 +32,16 @@ class Relation:
     evidence: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class PredictedRelation:
+    """A predicted relation between two entity indices of a document, with the model's score."""
+
+    head: int
+    tail: int
+    label: str
+    score: float
+
+
 @dataclass
 class Document:
     title: str

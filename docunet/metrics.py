@@ -6,9 +6,9 @@ appears in the training annotations are removed from the precision only; recall 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Iterator, Sequence
 
-from .documents import Document
+from .documents import Document, PredictedRelation
 
 Fact = tuple[str, int, int, str]  # (title, head, tail, relation)
 
@@ -76,3 +76,30 @@ def binary_scores(predicted: Iterable[Fact], gold_docs: list[Document]) -> Score
     r = correct / len(gold) if gold else 0.0
     f = f1_score(p, r)
     return Scores(p, r, f, f, len(preds), len(gold), correct)
+
+
+def iter_facts(docs: Sequence[Document], predictions: Sequence[list[PredictedRelation]]) -> Iterator[Fact]:
+    """(title, head, tail, relation) for every predicted relation."""
+    for d, rels in zip(docs, predictions):
+        for r in rels:
+            yield (d.title, r.head, r.tail, r.label)
+
+
+def to_docred_submission(docs: Sequence[Document], predictions: Sequence[list[PredictedRelation]]) -> list[dict]:
+    """The DocRED submission format: [{title, h_idx, t_idx, r}]."""
+    return [{"title": t, "h_idx": h, "t_idx": tt, "r": r} for t, h, tt, r in iter_facts(docs, predictions)]
+
+
+def score_facts(predicted: Iterable[Fact], gold_docs: Sequence[Document], facts_in_train: set | None = None) -> Scores:
+    """The one scoring entry point for relation facts: binary P/R/F1 over the candidate pairs for
+    CDR/GDA-style documents (which name their candidate pairs), official DocRED scores otherwise."""
+    gold_docs = list(gold_docs)
+    if any(d.candidate_pairs is not None for d in gold_docs):
+        return binary_scores(predicted, gold_docs)
+    return docred_scores(predicted, gold_docs, facts_in_train)
+
+
+def score_relations(docs: Sequence[Document], predictions: Sequence[list[PredictedRelation]],
+                    facts_in_train: set | None = None) -> Scores:
+    """`score_facts` over per-document predicted relations."""
+    return score_facts(iter_facts(docs, predictions), docs, facts_in_train)

@@ -1,4 +1,5 @@
-"""The training loop: AdamW with three learning rates, linear warmup/decay, dev-set model selection.
+"""The training loop of every model family: AdamW with the family's parameter groups, linear
+warmup/decay, gradient clipping, dev-set model selection with the family's score.
 
 Every epoch appends one JSON line (loss, dev P/R/F1/Ign F1, seconds, peak memory) to
 `train_log.jsonl` in the output directory; the best epoch on the dev set is saved as a checkpoint.
@@ -17,13 +18,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .documents import Document
-from .featurize import Featurizer, collate_features
-from .losses import LOSSES
-from .metrics import Scores, binary_scores, docred_scores, train_facts
-from .modeling import DocuNet
-from .predict import iter_facts, predict_relations
+from .inference import predict_documents
+from .metrics import Scores, train_facts
+from .models import family_of
 
 
 @dataclass
@@ -32,8 +31,8 @@ class TrainArgs:
     batch_size: int = 4
     eval_batch_size: int = 8
     lr_encoder: float = 3e-5
-    lr_classifier: float = 1e-4  # extractors and bilinear
-    lr_unet: float = 4e-4  # feature-map projection and U-Net
+    lr_classifier: float = 1e-4  # DocuNet: extractors and bilinear
+    lr_unet: float = 4e-4  # DocuNet: feature-map projection and U-Net
     warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0
     grad_accum: int = 1
@@ -49,36 +48,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def param_groups(model: DocuNet, args: TrainArgs) -> list[dict]:
-    groups = {"encoder": [], "classifier": [], "unet": []}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        key = "encoder" if name.startswith("encoder.") else "classifier" if ".classifier." in name else "unet"
-        groups[key].append(p)
-    lrs = {"encoder": args.lr_encoder, "classifier": args.lr_classifier, "unet": args.lr_unet}
-    return [{"params": ps, "lr": lrs[k], "name": k} for k, ps in groups.items() if ps]
-
-
-def batch_loss(model: DocuNet, batch) -> tuple[torch.Tensor, int]:
-    """Mean loss over the scored pairs of the batch, and their number."""
-    loss_fn = LOSSES[model.config.loss]
-    total, count = None, 0
-    for docs, logits in model(batch):
-        n = min(logits.shape[1], batch.pair_mask.shape[1])
-        mask = batch.pair_mask[docs][:, :n, :n]
-        sel_logits = logits[:, :n, :n][mask]
-        sel_labels = batch.labels[docs][:, :n, :n][mask]
-        if sel_logits.shape[0] == 0:
-            continue
-        part = loss_fn(sel_logits, sel_labels) * sel_logits.shape[0]
-        total = part if total is None else total + part
-        count += sel_logits.shape[0]
-    if total is None:
-        return torch.zeros((), requires_grad=True), 0
-    return total / count, count
-
-
 def peak_memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 1e9
@@ -89,24 +58,24 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def evaluate_docs(model: DocuNet, featurizer: Featurizer, docs: list[Document], facts: set | None,
+def evaluate_docs(model: torch.nn.Module, featurizer, docs: list[Document], facts: set | None,
                   batch_size: int = 8, precision: str = "fp32") -> tuple[Scores, list]:
-    preds = predict_relations(model, featurizer, docs, batch_size, autocast_dtype=autocast_dtype(precision))
-    binary = any(d.candidate_pairs is not None for d in docs)
-    scores = binary_scores(iter_facts(docs, preds), docs) if binary else docred_scores(iter_facts(docs, preds), docs, facts)
-    return scores, preds
+    """The family's score of the model's predictions on labelled documents, and the predictions."""
+    preds = predict_documents(model, featurizer, docs, batch_size, autocast_dtype=autocast_dtype(precision))
+    return family_of(model.config).score(docs, preds, facts), preds
 
 
-def train(model: DocuNet, featurizer: Featurizer, train_docs: list[Document], dev_docs: list[Document],
+def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_docs: list[Document],
           args: TrainArgs, out_dir: Path, test_docs: list[Document] | None = None, progress: bool = True) -> dict:
     """Train, select on dev F1, save the best checkpoint to out_dir; return the summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     set_seed(args.seed)
     device = next(model.parameters()).device
-    features = featurizer(train_docs)
+    family = family_of(model.config)
+    features = family.featurize(featurizer, train_docs)
     facts = train_facts(train_docs)
-    optimizer = torch.optim.AdamW(param_groups(model, args), eps=1e-6, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(family.param_groups(model, args), eps=1e-6, weight_decay=0.0)
     steps_per_epoch = len(features) // args.batch_size // args.grad_accum
     total_steps = max(1, steps_per_epoch * args.epochs)
     warmup = int(total_steps * args.warmup_ratio)
@@ -126,9 +95,9 @@ def train(model: DocuNet, featurizer: Featurizer, train_docs: list[Document], de
         losses = []
         bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", disable=not progress, dynamic_ncols=True)
         for i, idx in enumerate(bar):
-            batch = collate_features(featurizer, [features[j] for j in idx]).to(device)
+            batch = family.collate(featurizer, [features[j] for j in idx]).to(device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                loss, _ = batch_loss(model, batch)
+                loss, _ = family.loss(model, batch)
             scaler.scale(loss / args.grad_accum).backward()
             losses.append(loss.item())
             if (i + 1) % args.grad_accum == 0:
@@ -164,8 +133,6 @@ def train(model: DocuNet, featurizer: Featurizer, train_docs: list[Document], de
     best_epoch = max(history, key=lambda r: r["dev_f1"])
     summary["best_epoch"] = best_epoch
     if test_docs:
-        from .checkpoint import load_checkpoint
-
         best_model, best_feat = load_checkpoint(out_dir, device)
         test_scores, _ = evaluate_docs(best_model, best_feat, test_docs, facts, args.eval_batch_size, args.precision)
         summary["test"] = test_scores.as_dict()

@@ -9,10 +9,10 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from docunet.checkpoint import encoder_config_dict
-from docunet.config import DocuNetConfig
 from docunet.documents import Document, Mention, Relation
-from docunet.featurize import Featurizer
-from docunet.modeling import DocuNet
+from docunet.models.docunet.config import DocuNetConfig
+from docunet.models.docunet.featurize import Featurizer
+from docunet.models.docunet.modeling import DocuNet
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -106,3 +106,14 @@ def many_entities_document(n_entities: int, title: str = "crowd") -> Document:
     sents = [[words[i % len(words)], "is", "long", "text", "."] for i in range(n_entities)]
     entities = [[Mention(i, 0, 1, "PER", sents[i][0])] for i in range(n_entities)]
     return Document(title, sents, entities, [], source="synthetic:crowd")
+
+
+def as_dict(d: Document) -> dict:
+    """A Document as a DocRED-style dict without labels (runtime input)."""
+    return {"title": d.title, "sents": d.sents,
+            "vertexSet": [[{"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type} for m in e] for e in d.entities]}
+
+
+def to_docred(d: Document) -> dict:
+    """A Document as a labelled DocRED-style dict (training / evaluation files)."""
+    return {**as_dict(d), "labels": [{"h": r.head, "t": r.tail, "r": r.label, "evidence": []} for r in d.relations or []]}

@@ -5,8 +5,7 @@ from click.testing import CliRunner
 from docunet.checkpoint import save_checkpoint
 from docunet.cli.bench import main as bench_main
 
-from .conftest import many_entities_document, tiny_model
-from .test_runtime import as_dict
+from tests.conftest import as_dict, many_entities_document, tiny_model
 
 
 def test_bench_side_by_side_writes_json_markdown_and_chart(tokenizer, tmp_path):

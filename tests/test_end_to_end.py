@@ -8,10 +8,11 @@ from click.testing import CliRunner
 from docunet.checkpoint import load_checkpoint
 from docunet.cli.evaluate import main as eval_main
 from docunet.cli.train import main as train_main
-from docunet.predict import predict_relations, to_docred_submission
+from docunet.inference import predict_documents
+from docunet.metrics import to_docred_submission
 from docunet.training import TrainArgs, evaluate_docs, train
 
-from .conftest import synthetic_document, tiny_model, tiny_transformer
+from tests.conftest import synthetic_document, tiny_model, tiny_transformer
 
 
 def synthetic_docs(n, seed):
@@ -34,13 +35,13 @@ def test_tiny_model_fits_and_reloads_identically(tokenizer, tmp_path):
     cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert cfg["relations"] == ["Na", "employer", "birthplace", "headquarters"] and cfg["grid_size"] == 42
     again, _ = load_checkpoint(tmp_path / "ckpt")
-    from docunet.featurize import collate_features
+    from docunet.models.docunet.batching import collate_features
     batch = collate_features(rfeat, rfeat(docs[:5]))
     with torch.no_grad():
         (d1, l1), = reloaded(batch)
         (d2, l2), = again(batch)
     assert torch.equal(l1, l2)
-    preds = predict_relations(reloaded, rfeat, docs[:3])
+    preds = predict_documents(reloaded, rfeat, docs[:3])
     sub = to_docred_submission(docs[:3], preds)
     assert sub and all(set(x) == {"title", "h_idx", "t_idx", "r"} for x in sub)
 

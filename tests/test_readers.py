@@ -5,7 +5,7 @@ import pytest
 from docunet.documents import DataError
 from docunet.readers import DataSpec, load_documents, load_rel2id, read_eog, relation_vocab_for
 
-from .conftest import data_path
+from tests.conftest import data_path
 
 GOOD = {"title": "T", "sents": [["Alice", "works", "for", "Acme", "."]],
         "vertexSet": [[{"name": "Alice", "sent_id": 0, "pos": [0, 1], "type": "PER"}],

@@ -1,7 +1,10 @@
 """Small helpers shared by the command-line tools."""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
+from typing import Any
 
 import click
 import torch
@@ -19,7 +22,6 @@ def pick_device(device: str) -> torch.device:
 
 def fail_on_data_error(func):
     """Turn DataError into a one-line message naming the file/line/document and field, exit code 2."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -30,3 +32,16 @@ def fail_on_data_error(func):
             sys.exit(2)
 
     return wrapper
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of dataclass field `name`: every CLI default comes from the settings dataclasses,
+    so it is written once."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    if f is None:
+        raise AttributeError(f"{cls.__name__} has no field {name!r}")
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    raise AttributeError(f"{cls.__name__}.{name} has no default")

@@ -9,8 +9,8 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..documents import DataError
-from ..metrics import binary_scores, docred_scores, train_facts
-from ..predict import iter_facts, predict_relations, to_docred_submission
+from ..inference import DEFAULT_BATCH_SIZE, predict_documents
+from ..metrics import iter_facts, score_facts, to_docred_submission, train_facts
 from ..readers import load_documents
 from .common import fail_on_data_error, pick_device
 
@@ -37,7 +37,7 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 @click.option("--gold", "gold_spec", default=None, help="Labelled data the --predictions are scored against.")
 @click.option("--train-facts", "facts_spec", default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
 @click.option("--write-predictions", type=click.Path(path_type=Path), default=None, help="Write the checkpoint's predictions as a DocRED submission.")
-@click.option("--batch-size", default=8)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE)
 @click.option("--threshold", type=float, default=None, help="Override the model's decision threshold.")
 @click.option("--top-k", type=int, default=None, help="Override the model's top-k.")
 @click.option("--device", default="auto")
@@ -56,12 +56,11 @@ def main(checkpoint, data_spec, predictions, gold_spec, facts_spec, write_predic
         model, featurizer = load_checkpoint(checkpoint, pick_device(device))
         gold = load_documents(data_spec, model.config.relations)
         with torch.inference_mode():
-            rels = predict_relations(model, featurizer, gold, batch_size, threshold, top_k)
+            rels = predict_documents(model, featurizer, gold, batch_size, threshold, top_k)
         preds = list(iter_facts(gold, rels))
         if write_predictions:
             Path(write_predictions).write_text(json.dumps(to_docred_submission(gold, rels)) + "\n")
-    binary = any(d.candidate_pairs is not None for d in gold)
-    scores = binary_scores(preds, gold) if binary else docred_scores(preds, gold, facts)
+    scores = score_facts(preds, gold, facts)
     click.echo(json.dumps(scores.as_dict(), indent=2))
 
 

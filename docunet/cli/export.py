@@ -1,14 +1,23 @@
 """docunet-export: a checkpoint -> encoder.onnx + head.onnx (+ TensorRT engines), validated, with a manifest."""
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
 
 import click
+import torch
 from tqdm.auto import tqdm
 
-from .common import fail_on_data_error
+from ..artifacts import ManifestError
+from ..engines.tensorrt import TensorRTUnavailable, TrtSettings
+from ..export import ExportError, ExportOptions, ParityError, export_checkpoint
+from ..export.exporter import PRECISIONS
+from .common import default_of, fail_on_data_error
+
+E = functools.partial(default_of, ExportOptions)
+TRT = functools.partial(default_of, TrtSettings)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -96,32 +105,32 @@ def _summary(result, quiet: bool) -> None:
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--checkpoint", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="A docunet-train checkpoint directory.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory (new, empty, or a previous export to replace).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
+@click.option("--precision", type=click.Choice(PRECISIONS), default=E("precision"),
               help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
 @click.option("--int8-head", is_flag=True, help="With --precision int8: also quantize the head (static QDQ Conv/MatMul, calibrated on --sample-data or --eval-data).")
-@click.option("--int8-weight-bits", type=click.Choice(["7", "8"]), default="7",
+@click.option("--int8-weight-bits", type=click.Choice(["7", "8"]), default="7" if E("int8_reduce_range") else "8",
               help="With --precision int8: 7-bit weights never saturate; full 8-bit weights saturate the int16 "
                    "sums of CPUs without VNNI (AVX2), so use 8 only when the serving CPUs have VNNI/AMX or are ARM.")
 @click.option("--ort-fusions/--no-ort-fusions", default=None,
               help="Fuse the encoder for ONNX Runtime (MultiHeadAttention, SkipLayerNorm, BiasGelu contrib ops; exact). "
                    "Default: on for int8, off for fp32 (the plain fp32 graph also builds TensorRT engines).")
-@click.option("--opset", default=18, help="ONNX opset (the dynamo exporter needs >= 18; TensorRT parses 9..24).")
+@click.option("--opset", default=E("opset"), help="ONNX opset (the dynamo exporter needs >= 18; TensorRT parses 9..24).")
 @click.option("--eval-data", default=None, help="Labelled data (FILE or FILE[start:stop]): F1 of the exported and the PyTorch model.")
 @click.option("--train-facts", "facts_spec", default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
 @click.option("--sample-data", default=None, help="Extra documents for the parity check (synthetic long / many-entity documents are always used).")
-@click.option("--sample-limit", default=16, help="At most this many documents from --sample-data.")
-@click.option("--batch-size", default=4, help="Documents per batch during validation (padded batches).")
+@click.option("--sample-limit", default=E("sample_limit"), help="At most this many documents from --sample-data.")
+@click.option("--batch-size", default=E("batch_size"), help="Documents per batch during validation (padded batches).")
 @click.option("--threads", type=int, default=None, help="Threads for ONNX Runtime and the PyTorch reference (default: the libraries' choice).")
-@click.option("--tolerance", default=1e-3, help="fp32: largest allowed |logit difference| to PyTorch.")
+@click.option("--tolerance", default=E("tolerance"), help="fp32: largest allowed |logit difference| to PyTorch.")
 @click.option("--fp32-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Reuse the graphs of an fp32 export of the same checkpoint instead of exporting again.")
 @click.option("--tensorrt", is_flag=True, help="Also build TensorRT engines (needs TensorRT 10.12+ and a GPU).")
-@click.option("--seq-buckets", default="128,256,512", help="TensorRT: encoder window-length buckets, one profile each.")
-@click.option("--doc-buckets", default="512,1024,2048", help="TensorRT: head document-length buckets, one profile each.")
-@click.option("--max-windows", default=32, help="TensorRT: largest encoder batch (windows).")
-@click.option("--max-docs", default=16, help="TensorRT: largest head batch (documents).")
+@click.option("--seq-buckets", default=",".join(map(str, TRT("seq_buckets"))), help="TensorRT: encoder window-length buckets, one profile each.")
+@click.option("--doc-buckets", default=",".join(map(str, TRT("doc_buckets"))), help="TensorRT: head document-length buckets, one profile each.")
+@click.option("--max-windows", default=TRT("max_windows"), help="TensorRT: largest encoder batch (windows).")
+@click.option("--max-docs", default=TRT("max_docs"), help="TensorRT: largest head batch (documents).")
 @click.option("--max-grid", type=int, default=None, help="TensorRT: largest grid N (default grid_size + 2 * grid_step).")
-@click.option("--workspace-gb", default=4.0, help="TensorRT: builder workspace.")
+@click.option("--workspace-gb", default=TRT("workspace_gb"), help="TensorRT: builder workspace.")
 @click.option("--timing-cache", type=click.Path(path_type=Path), default=None, help="TensorRT: timing cache file (default OUT/tensorrt/timing.cache).")
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
@@ -130,17 +139,10 @@ def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusion
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
     """Export CHECKPOINT as ONNX graphs (encoder.onnx, head.onnx), validate them against PyTorch and write manifest.json."""
-    from ..export.manifest import ManifestError
-    from ..export.onnx_export import ExportError, ExportOptions, export_checkpoint
-    from ..export.tensorrt_build import TensorRTUnavailable, TrtSettings
-    from ..export.validate import ParityError
-
     if threads:
-        import torch
-
         torch.set_num_threads(threads)  # the PyTorch reference of the validation, too
     settings = TrtSettings(seq_buckets=_ints(seq_buckets), doc_buckets=_ints(doc_buckets), max_windows=max_windows,
-                           opt_windows=min(8, max_windows), max_docs=max_docs, opt_docs=min(4, max_docs), max_grid=max_grid,
+                           opt_windows=min(TRT("opt_windows"), max_windows), max_docs=max_docs, opt_docs=min(TRT("opt_docs"), max_docs), max_grid=max_grid,
                            workspace_gb=workspace_gb, tf32=tf32, timing_cache=str(timing_cache) if timing_cache else None)
     try:
         options = ExportOptions(precision=precision, int8_head=int8_head, int8_reduce_range=int8_weight_bits == "7",

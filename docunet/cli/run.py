@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from pathlib import Path
 
 import click
 from tqdm.auto import tqdm
 
-from ..runtime import BackendUnavailable, Runtime
-from ..runtime.jsonio import complete_lines, output_record, read_items
+from ..runtime import DEFAULT_BATCH_SIZE, BackendUnavailable, Runtime, write_predictions
+from ..runtime.reader import read_items
+from ..runtime.writer import FORMATS, complete_lines
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -21,7 +21,7 @@ from ..runtime.jsonio import complete_lines, output_record, read_items
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]), default="auto")
 @click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", help="torch backend autocast.")
-@click.option("--batch-size", default=8)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE)
 @click.option("--threads", default=0, help="CPU threads per model call (0: library defaults; with --workers, cores // workers).")
 @click.option("--workers", default=1, type=click.IntRange(1), help="Batches run at once. On CPUs, --workers 2 (one thread per call) gives more docs/s than one call on 2 threads; 1 gives the lowest latency per batch.")
 @click.option("--threshold", type=float, default=None, help="Override the model's decision threshold.")
@@ -29,7 +29,7 @@ from ..runtime.jsonio import complete_lines, output_record, read_items
 @click.option("--grid-fit", type=int, default=None,
               help="Pad each document's entity grid to the smallest multiple of K holding its entities instead of the "
                    "trained grid (42): faster, approximate (see the README's benchmark for the F1 change).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "docred"]), default="jsonl",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
               help="jsonl: one line per input line; docred: a DocRED submission list.")
 @click.option("--skip-errors", is_flag=True, help="Exit 0 even when some lines failed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run into the same --out file.")
@@ -45,45 +45,17 @@ def main(input_path, model_dir, out_path, backend, device, precision, batch_size
     except (BackendUnavailable, FileNotFoundError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    names = rt.config.relation_names
     skip = complete_lines(out_path) if resume else 0
     items = itertools.islice(read_items(input_path), skip, None)
-    out = open(out_path, "a" if resume else "w", encoding="utf-8") if out_path else sys.stdout
-    n_docs = n_rel = 0
-    failed: list[int] = []
     bar = tqdm(desc=f"docunet-run [{rt.name}]", unit="doc", file=sys.stderr, disable=no_progress, dynamic_ncols=True)
     try:
-        if fmt == "docred":
-            out.write("[")
-        first = True
-        for p in rt.predict(items, batch_size=batch_size, threshold=threshold, top_k=top_k):
-            p.index += skip
-            n_docs += 1
-            if p.error is not None:
-                failed.append(p.index + 1)
-            n_rel += len(p.relations)
-            if fmt == "jsonl":
-                out.write(json.dumps(output_record(p, names), ensure_ascii=False) + "\n")
-            else:
-                for r in p.relations:
-                    out.write(("" if first else ",") + "\n" + json.dumps({"title": p.title, "h_idx": r.head, "t_idx": r.tail, "r": r.label}, ensure_ascii=False))
-                    first = False
-            bar.update(1)
-            if n_docs % batch_size == 0:
-                out.flush()
-        if fmt == "docred":
-            out.write("\n]\n")
+        summary = write_predictions(rt.predict(items, batch_size=batch_size, threshold=threshold, top_k=top_k), out_path, fmt,
+                                    getattr(rt.config, "relation_names", {}), skip=skip, flush_every=batch_size,
+                                    on_each=lambda _: bar.update(1))
     finally:
         bar.close()
-        out.flush()
-        if out is not sys.stdout:
-            out.close()
-    where = f" (resumed after {skip} lines)" if skip else ""
-    summary = f"docunet-run: {n_docs} documents{where}, {n_rel} relations, {len(failed)} failed"
-    if failed:
-        summary += f" (lines {', '.join(map(str, failed[:20]))}{', ...' if len(failed) > 20 else ''})"
-    click.echo(summary, err=True)
-    if failed and not skip_errors:
+    click.echo(summary.line(), err=True)
+    if summary.failed_lines and not skip_errors:
         sys.exit(1)
 
 

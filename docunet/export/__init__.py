@@ -1,17 +1,14 @@
-"""Export: ONNX graphs (encoder, head), precision variants, validation, manifest, TensorRT.
+"""Export: ONNX graphs of any model family (read from its export spec), precision variants,
+validation against PyTorch, TensorRT checks and engines, and the manifest.
 
-`export_checkpoint` runs a whole export; `load_exported` opens an export directory (after
-`verify_manifest`) as ONNX Runtime callables for `docunet.modeling.run_docunet`.
+`export_checkpoint` runs a whole export. Opening an export directory is the runtime's job
+(`docunet.runtime`), over the engines in `docunet.engines`.
 """
-from .manifest import MANIFEST_FILE, ManifestError, verify_manifest
-from .onnx_export import ExportError, ExportOptions, ExportResult, export_checkpoint, export_encoder, export_head
-from .ort_backend import ExportedModel, OrtEncoder, OrtHead, load_exported
-from .tensorrt_build import TensorRTUnavailable, TrtSettings, check_compatibility, require_tensorrt
-from .validate import ParityError, ValidationReport, Validator, validate_export
+from ..artifacts import MANIFEST_FILE, ManifestError, verify_manifest
+from .exporter import ExportOptions, ExportResult, export_checkpoint
+from .graphs import ExportError, export_graph
+from .tensorrt_check import check_compatibility
+from .validate import ParityError, ValidationReport, Validator
 
-__all__ = [
-    "MANIFEST_FILE", "ManifestError", "verify_manifest", "ExportError", "ExportOptions", "ExportResult",
-    "export_checkpoint", "export_encoder", "export_head", "ExportedModel", "OrtEncoder", "OrtHead", "load_exported",
-    "TensorRTUnavailable", "TrtSettings", "check_compatibility", "require_tensorrt", "ParityError",
-    "ValidationReport", "Validator", "validate_export",
-]
+__all__ = ["MANIFEST_FILE", "ExportError", "ExportOptions", "ExportResult", "ManifestError", "ParityError", "ValidationReport",
+           "Validator", "check_compatibility", "export_checkpoint", "export_graph", "verify_manifest"]

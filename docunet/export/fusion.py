@@ -23,7 +23,7 @@ from pathlib import Path
 import onnx
 from onnx import helper, numpy_helper
 
-from .precision import quiet_root_logger
+from .int8 import quiet_root_logger
 
 CONTRIB_DOMAIN = "com.microsoft"
 

@@ -1,27 +1,21 @@
-"""Parity of exported graphs with the PyTorch model: logits, decoded relations, optional F1.
+"""Parity of exported graphs with the PyTorch model: scores, decoded predictions, optional F1.
 
-Both sides run through `docunet.modeling.run_docunet` on the same batches, so the only difference
-is the encoder/head implementation. Reported per run: the max absolute logit difference over the
-real entity block of every document, the agreement of the decoded relations (per scored pair, per
-pair and label, and over the predicted facts), and, with labelled evaluation data, the F1 (and Ign
-F1) of both models. An fp32 export fails when the logits differ by more than the tolerance
-(1e-3) or when any decoded relation differs.
+Both sides run through the one inference core (`inference.iter_batches`) with the family's forward
+pass on the same batches, so the only difference is what executes the graphs. Reported per run:
+the max absolute score difference (the logits of every document's real entity block, for DocuNet),
+the agreement of the decoded predictions (per scored unit, per unit and label, and over the
+predicted facts), and, with labelled evaluation data, the family's score (F1, Ign F1) of both
+models. An fp32 export fails when a score differs by more than the tolerance (1e-3) or when any
+decoded prediction differs. The parity documents come from the family's export spec.
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
-import torch
-
-from ..documents import Document, Mention
-from ..featurize import DocFeatures, Featurizer, collate_features
-from ..losses import decode
-from ..metrics import binary_scores, docred_scores
-from ..modeling import run_docunet
-from ..predict import PredictedRelation, iter_facts, length_sorted_batches, relations_from_logits
+from ..inference import iter_batches
+from ..models.base import ModelFamily, ParityOutputs
 
 FP32_TOLERANCE = 1e-3
 
@@ -31,38 +25,19 @@ class ParityError(RuntimeError):
 
 
 @dataclass
-class DocOutputs:
-    logits: torch.Tensor  # [E, E, R] float32, the real entity block
-    decisions: torch.Tensor  # [P, R] bool, decoded labels of the scored pairs (column 0 = no relation)
-    relations: list[PredictedRelation]
-
-
-@dataclass
 class BackendRun:
-    outputs: list[DocOutputs]
+    outputs: list[ParityOutputs]
     seconds: float
 
 
-@torch.inference_mode()
-def run_backend(encoder: Callable, head: Callable, featurizer: Featurizer, features: list[DocFeatures],
+def run_backend(family: ModelFamily, featurizer: Any, config: Any, graphs: Mapping[str, Callable], features: Sequence[Any],
                 batch_size: int = 4, progress: Callable[[int], None] | None = None) -> BackendRun:
-    """Logits and decoded relations for every document (input order) with the given encoder/head callables."""
-    cfg = featurizer.config
-    out: list[DocOutputs | None] = [None] * len(features)
+    """Parity outputs for every document (input order) with the given graph callables."""
+    out: list[ParityOutputs | None] = [None] * len(features)
     t0 = time.perf_counter()
-    for idx in length_sorted_batches(features, batch_size):
-        batch = collate_features(featurizer, [features[i] for i in idx])
-        for docs, logits in run_docunet(batch, encoder, head, cfg):
-            logits = logits.float().cpu()
-            rels = relations_from_logits(logits, batch.pair_mask[docs], cfg.relations, cfg.loss, cfg.threshold, cfg.top_k)
-            for local, lg, rel in zip(docs.tolist(), logits, rels):
-                f = features[idx[local]]
-                e = f.num_entities
-                block = lg[:e, :e].clone()
-                pairs = torch.from_numpy(f.pairs)
-                dec = decode(block[pairs[:, 0], pairs[:, 1]], cfg.loss, cfg.threshold, cfg.top_k) if len(pairs) else \
-                    torch.zeros(0, block.shape[-1], dtype=torch.bool)
-                out[idx[local]] = DocOutputs(block, dec, rel)
+    for idx, batch, raw in iter_batches(family, featurizer, config, graphs, features, batch_size):
+        for i, o in zip(idx, family.parity_outputs(batch, raw, [features[i] for i in idx], config)):
+            out[i] = o
         if progress:
             progress(len(idx))
     return BackendRun(out, time.perf_counter() - t0)  # type: ignore[arg-type]
@@ -88,13 +63,13 @@ class Comparison:
         return self.facts_only_reference == 0 and self.facts_only_exported == 0 and self.pair_agreement == 1.0
 
 
-def compare(reference: list[DocOutputs], exported: list[DocOutputs], titles: list[str]) -> Comparison:
+def compare(reference: list[ParityOutputs], exported: list[ParityOutputs], titles: list[str]) -> Comparison:
     max_diff, sum_diff, cells = 0.0, 0.0, 0
     pairs_equal = pairs = labels_equal = labels = 0
     ref_facts, exp_facts = set(), set()
     for title, a, b in zip(titles, reference, exported):
-        if a.logits.numel():
-            d = (a.logits - b.logits).abs()
+        if a.scores.numel():
+            d = (a.scores - b.scores).abs()
             max_diff = max(max_diff, float(d.max()))
             sum_diff += float(d.sum())
             cells += d.numel()
@@ -103,8 +78,8 @@ def compare(reference: list[DocOutputs], exported: list[DocOutputs], titles: lis
             pairs_equal += int((a.decisions == b.decisions).all(-1).sum())
             labels += a.decisions[:, 1:].numel()
             labels_equal += int((a.decisions[:, 1:] == b.decisions[:, 1:]).sum())
-        ref_facts |= {(title, r.head, r.tail, r.label) for r in a.relations}
-        exp_facts |= {(title, r.head, r.tail, r.label) for r in b.relations}
+        ref_facts |= {(title, *f) for f in a.facts}
+        exp_facts |= {(title, *f) for f in b.facts}
     only_ref, only_exp = ref_facts - exp_facts, exp_facts - ref_facts
     union = ref_facts | exp_facts
     examples = [f"only in PyTorch: {f}" for f in sorted(only_ref)[:3]] + [f"only in export: {f}" for f in sorted(only_exp)[:3]]
@@ -116,58 +91,6 @@ def compare(reference: list[DocOutputs], exported: list[DocOutputs], titles: lis
         fact_agreement=len(ref_facts & exp_facts) / len(union) if union else 1.0, differing_examples=examples)
 
 
-def score(docs: list[Document], outputs: list[DocOutputs], facts: set | None) -> dict:
-    preds = [o.relations for o in outputs]
-    binary = any(d.candidate_pairs is not None for d in docs)
-    s = binary_scores(iter_facts(docs, preds), docs) if binary else docred_scores(iter_facts(docs, preds), docs, facts)
-    return s.as_dict()
-
-
-# ----------------------------------------------------------------------------------------------
-# Sample documents: a >max_window document, a full grid, and one grid bucket larger
-# ----------------------------------------------------------------------------------------------
-def _plain_words(tokenizer, n: int = 400) -> list[str]:
-    vocab = tokenizer.get_vocab()
-    words = sorted((w for w in vocab if w.isascii() and w.isalpha() and w.islower() and len(w) >= 3), key=vocab.get)
-    return words[:n] or ["word"]
-
-
-def synthetic_documents(featurizer: Featurizer, seed: int = 0) -> list[Document]:
-    """Documents the export must handle: a document longer than one encoder window (several windows,
-    mentions in each), one with exactly `grid_size` entities (the full grid) and one with more
-    (the next grid size). Entities get several mentions and every configured entity type."""
-    cfg = featurizer.config
-    rng = random.Random(seed)
-    words = _plain_words(featurizer.tokenizer)
-    types = list(cfg.entity_types) or ["MISC"]
-
-    def doc(title: str, n_entities: int, target_tokens: int) -> Document:
-        sents: list[list[str]] = []
-        entities: list[list[Mention]] = [[] for _ in range(n_entities)]
-        n_sents = max(n_entities, 1)
-        per_sent = max(4, target_tokens // n_sents)
-        for s in range(n_sents):
-            sent = [rng.choice(words) for _ in range(per_sent)]
-            sents.append(sent + ["."])
-            e = s % n_entities
-            etype = types[e % len(types)]
-            entities[e].append(Mention(s, 0, 1, etype, sent[0]))
-            if rng.random() < 0.3 and per_sent > 4:  # a second mention of another entity
-                other = rng.randrange(n_entities)
-                entities[other].append(Mention(s, 2, 4, types[other % len(types)], " ".join(sent[2:4])))
-        return Document(title, sents, [sorted(set(m), key=lambda x: (x.sent_id, x.start)) for m in entities], None,
-                        source=f"synthetic:{title}")
-
-    long_doc = doc("synthetic-long", 12, int(cfg.max_window * 1.8))
-    full = doc("synthetic-full-grid", cfg.grid_size, 3 * cfg.grid_size)
-    larger = doc("synthetic-larger-grid", cfg.grid_size + 1, 3 * (cfg.grid_size + 1))
-    short = doc("synthetic-short", 3, 20)
-    return [long_doc, full, larger, short]
-
-
-# ----------------------------------------------------------------------------------------------
-# The validation every export runs
-# ----------------------------------------------------------------------------------------------
 @dataclass
 class ValidationReport:
     precision: str
@@ -187,32 +110,22 @@ class ValidationReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def describe_documents(featurizer: Featurizer, docs: list[Document], features: list[DocFeatures]) -> dict:
-    from ..batching import plan_windows
-
-    cfg = featurizer.config
-    out = {}
-    for d, f in zip(docs, features):
-        n_windows = len(plan_windows(f.length, cfg.max_window, cfg.window_overlap, len(featurizer.prefix), len(featurizer.suffix)))
-        out[d.title] = {"tokens": f.length, "entities": f.num_entities, "windows": n_windows, "grid": cfg.grid_for(f.num_entities)}
-    return out
-
-
 class Validator:
-    """Runs the PyTorch reference once (lazily) and compares any number of exported encoder/head pairs to it.
+    """Runs the PyTorch reference once (lazily) and compares any number of exported graph sets to it.
 
     The parity documents are the synthetic ones (`synthetic_documents`) plus `sample_docs`; the
     evaluation documents, when given, add agreement and F1 on labelled data.
     """
 
-    def __init__(self, model, featurizer: Featurizer, sample_docs: list[Document] | None = None,
-                 eval_docs: list[Document] | None = None, facts: set | None = None, batch_size: int = 4,
+    def __init__(self, family: ModelFamily, model, featurizer: Any, sample_docs: Sequence[Any] | None = None,
+                 eval_docs: Sequence[Any] | None = None, facts: set | None = None, batch_size: int = 4,
                  progress: Callable[[str, int, int], None] | None = None):
-        self.model, self.featurizer = model, featurizer
-        self.docs = synthetic_documents(featurizer) + list(sample_docs or [])
-        self.features = featurizer(self.docs)
+        self.family, self.model, self.featurizer = family, model, featurizer
+        self.spec = family.export_spec()
+        self.docs = self.spec.parity_documents(featurizer) + list(sample_docs or [])
+        self.features = family.featurize(featurizer, self.docs)
         self.eval_docs = list(eval_docs) if eval_docs else []
-        self.eval_features = featurizer(self.eval_docs) if self.eval_docs else []
+        self.eval_features = family.featurize(featurizer, self.eval_docs) if self.eval_docs else []
         self.facts, self.batch_size, self.progress = facts, batch_size, progress
         self._ref: BackendRun | None = None
         self._ref_eval: BackendRun | None = None
@@ -227,37 +140,40 @@ class Validator:
             self.progress(stage, done[0], total)
         return tick
 
-    def _run(self, encoder, head, features, stage: str) -> BackendRun:
-        return run_backend(encoder, head, self.featurizer, features, self.batch_size, self._tick(stage, len(features)))
+    def _run(self, graphs: Mapping[str, Callable], features, stage: str) -> BackendRun:
+        return run_backend(self.family, self.featurizer, self.model.config, graphs, features, self.batch_size,
+                           self._tick(stage, len(features)))
 
     def reference(self) -> BackendRun:
         if self._ref is None:
-            self._ref = self._run(self.model.encoder, self.model.head, self.features, "PyTorch on samples")
+            self._ref = self._run(self.family.graphs(self.model), self.features, "PyTorch on samples")
         return self._ref
 
     def reference_eval(self) -> BackendRun:
         if self._ref_eval is None:
-            self._ref_eval = self._run(self.model.encoder, self.model.head, self.eval_features, "PyTorch on eval data")
+            self._ref_eval = self._run(self.family.graphs(self.model), self.eval_features, "PyTorch on eval data")
         return self._ref_eval
 
-    def check(self, encoder: Callable, head: Callable, precision: str, tolerance: float = FP32_TOLERANCE,
+    def score(self, outputs: list[ParityOutputs]) -> dict:
+        return self.family.score(self.eval_docs, [o.predictions for o in outputs], self.facts).as_dict()
+
+    def check(self, graphs: Mapping[str, Callable], precision: str, tolerance: float = FP32_TOLERANCE,
               with_eval: bool = True) -> ValidationReport:
         """Compare; for fp32 every logit difference beyond `tolerance` and every differing relation is a failure."""
         ref = self.reference()
-        exp = self._run(encoder, head, self.features, f"{precision} graphs on samples")
+        exp = self._run(graphs, self.features, f"{precision} graphs on samples")
         cmp = compare(ref.outputs, exp.outputs, [d.title for d in self.docs])
         strict = precision == "fp32"
         report = ValidationReport(precision, tolerance if strict else None, asdict(cmp),
-                                  describe_documents(self.featurizer, self.docs, self.features),
+                                  self.spec.describe_documents(self.featurizer, self.docs, self.features),
                                   seconds={"pytorch_samples": round(ref.seconds, 3), "exported_samples": round(exp.seconds, 3)})
         checks = [("the sample documents", cmp)]
         if with_eval and self.eval_docs:
             ref_e = self.reference_eval()
-            exp_e = self._run(encoder, head, self.eval_features, f"{precision} graphs on eval data")
+            exp_e = self._run(graphs, self.eval_features, f"{precision} graphs on eval data")
             cmp_e = compare(ref_e.outputs, exp_e.outputs, [f"eval:{i}:{d.title}" for i, d in enumerate(self.eval_docs)])
             report.eval = {"documents": len(self.eval_docs), **asdict(cmp_e),
-                           "pytorch": score(self.eval_docs, ref_e.outputs, self.facts),
-                           "exported": score(self.eval_docs, exp_e.outputs, self.facts)}
+                           "pytorch": self.score(ref_e.outputs), "exported": self.score(exp_e.outputs)}
             report.seconds.update(pytorch_eval=round(ref_e.seconds, 3), exported_eval=round(exp_e.seconds, 3))
             checks.append(("the evaluation data", cmp_e))
         if strict:
@@ -267,10 +183,3 @@ class Validator:
                 if not c.relations_identical:
                     report.failures.append(f"decoded relations differ on {where}: {'; '.join(c.differing_examples)}")
         return report
-
-
-def validate_export(model, featurizer: Featurizer, encoder: Callable, head: Callable, precision: str,
-                    sample_docs: list[Document] | None = None, eval_docs: list[Document] | None = None,
-                    facts: set | None = None, batch_size: int = 4, tolerance: float = FP32_TOLERANCE) -> ValidationReport:
-    """One-shot `Validator(...).check(...)`."""
-    return Validator(model, featurizer, sample_docs, eval_docs, facts, batch_size).check(encoder, head, precision, tolerance)

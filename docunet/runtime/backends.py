@@ -1,17 +1,23 @@
-"""Backends: where the encoder and head run. Each gives the featurizer, the config and two callables
-with the signatures of `DocuNetEncoder` / `DocuNetHead`, so `run_docunet` drives them all alike."""
+"""Backends: where a model's graphs run. Each gives the family, its config and featurizer, and the
+graphs as callables by name, so the family's forward pass drives them all alike (PyTorch modules,
+ONNX Runtime sessions, TensorRT engines). Export directories are opened through `docunet.artifacts`
+(manifest check) and `docunet.engines`; nothing here imports `docunet.export`."""
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
+from transformers import AutoTokenizer
 
-from ..config import DocuNetConfig
-from ..featurize import Featurizer
+from ..artifacts import export_label, is_checkpoint, is_export, source_checkpoint, verify_manifest
+from ..checkpoint import load_checkpoint
+from ..engines.onnxruntime import OrtGraph
+from ..engines.tensorrt import TensorRTUnavailable, TrtGraph, require_tensorrt
+from ..models import family_of, load_config
+from ..models.base import ModelFamily
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -23,30 +29,12 @@ class BackendUnavailable(RuntimeError):
 @dataclass
 class Backend:
     name: str  # e.g. "torch-fp32", "onnxruntime-int8"
-    config: DocuNetConfig
-    featurizer: Featurizer
-    encoder: Callable
-    head: Callable
+    family: ModelFamily
+    config: Any
+    featurizer: Any
+    graphs: dict[str, Callable]
     device: torch.device
     sync: Callable[[], None] = field(default=lambda: None)
-
-
-def export_label(manifest: dict) -> str:
-    """fp32, fp16, int8 (encoder only) or int8-all (encoder and head), from an export manifest, with
-    `-fused` when the encoder carries ONNX Runtime's fusions."""
-    precision = manifest.get("precision", "fp32")
-    head = manifest.get("graphs", {}).get("head", {}).get("precision")
-    label = "int8-all" if precision == "int8" and head == "int8" else precision
-    fused = manifest.get("precision_details", {}).get("encoder_fusion", {}).get("fused")
-    return f"{label}-fused" if fused else label
-
-
-def is_checkpoint(path: Path) -> bool:
-    return (Path(path) / "model.safetensors").exists() and (Path(path) / "config.json").exists()
-
-
-def is_export(path: Path) -> bool:
-    return (Path(path) / "manifest.json").exists()
 
 
 def _autocast_wrap(fn: Callable, device: torch.device, dtype: torch.dtype | None) -> Callable:
@@ -61,31 +49,39 @@ def _autocast_wrap(fn: Callable, device: torch.device, dtype: torch.dtype | None
     return run
 
 
+def _sync_for(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
 def torch_backend(model_dir: Path, device: str = "cpu", precision: str = "fp32", attention: str = "sdpa") -> Backend:
     """The PyTorch model from a checkpoint directory (or the checkpoint an export came from).
 
-    precision: fp32, bf16 or fp16 autocast. attention: "sdpa" (fused attention, exact last-layer
-    rows recomputed) or "eager" (every layer returns probabilities: how the original code runs).
+    precision: fp32, bf16 or fp16 autocast. attention: "sdpa" (fused attention) or "eager" (the
+    family's eager reference: how the original code runs, for benchmarks).
     """
-    from ..checkpoint import load_checkpoint
-    from ..modeling import DocuNetEncoder
-
     model_dir = Path(model_dir)
     if not is_checkpoint(model_dir) and is_export(model_dir):
-        source = json.loads((model_dir / "manifest.json").read_text()).get("source_checkpoint", {})
-        src_path = Path(source.get("path", "")) if isinstance(source, dict) else Path(str(source))
+        src_path = source_checkpoint(model_dir)
         if not is_checkpoint(src_path):
             raise BackendUnavailable(f"{model_dir}: the torch backend needs the source checkpoint, which is not at {src_path}")
         model_dir = src_path
     dev = torch.device(device)
     model, featurizer = load_checkpoint(model_dir, dev)
+    family = family_of(model.config)
     if attention == "eager":
-        model.encoder = DocuNetEncoder(model.encoder.transformer, all_layer_attentions=True)
+        family.eager_reference(model)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     name = f"torch-{precision}" + ("-eager" if attention == "eager" else "")
-    return Backend(name, model.config, featurizer, _autocast_wrap(model.encoder, dev, dtype),
-                   _autocast_wrap(model.head, dev, dtype), dev, sync)
+    graphs = {k: _autocast_wrap(g, dev, dtype) for k, g in family.graphs(model).items()}
+    return Backend(name, family, model.config, featurizer, graphs, dev, _sync_for(dev))
+
+
+def _open_export(model_dir: Path) -> tuple[dict, Any, ModelFamily, Any]:
+    """(manifest, config, family, featurizer) of a verified export directory."""
+    manifest = verify_manifest(model_dir)
+    config = load_config(model_dir / manifest["config_file"])
+    family = family_of(config)
+    return manifest, config, family, family.make_featurizer(AutoTokenizer.from_pretrained(str(model_dir)), config)
 
 
 def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | None = None) -> Backend:
@@ -94,8 +90,7 @@ def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | Non
         import onnxruntime as ort
     except ImportError as exc:
         raise BackendUnavailable("onnxruntime is not installed: pip install 'docunet[onnx]'") from exc
-    from ..export.ort_backend import load_exported
-
+    model_dir = Path(model_dir)
     if not is_export(model_dir):
         raise BackendUnavailable(f"{model_dir}: no manifest.json; export the checkpoint first: docunet-export --checkpoint {model_dir} --out DIR")
     providers = ["CPUExecutionProvider"]
@@ -105,41 +100,30 @@ def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | Non
         if not wanted:
             raise BackendUnavailable("onnxruntime has no CUDA provider here: pip install onnxruntime-gpu")
         providers = wanted + providers
-    exported = load_exported(model_dir, threads=threads, providers=providers)
-    # on a GPU the batch tensors live on it and are bound in place (IO binding): encoder outputs stay
-    # on the device for window merge, pooling and the head
+    manifest, config, family, featurizer = _open_export(model_dir)
+    graphs = {name: OrtGraph(model_dir / g["file"], threads, providers) for name, g in manifest["graphs"].items()}
+    # on a GPU the batch tensors live on it and are bound in place (IO binding): outputs stay on the device
     dev = torch.device(device) if device.startswith("cuda") else torch.device("cpu")
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    return Backend(f"onnxruntime-{export_label(exported.manifest)}", exported.config, exported.featurizer, exported.encoder, exported.head,
-                   dev, sync)
+    return Backend(f"onnxruntime-{export_label(manifest)}", family, config, featurizer, graphs, dev, _sync_for(dev))
 
 
 def tensorrt_backend(model_dir: Path, device: str = "cuda") -> Backend:
     """TensorRT engines built by `docunet-export --tensorrt`, fed torch CUDA tensors (no host round trip)."""
-    from ..export.tensorrt_build import TensorRTUnavailable, TrtEncoder, TrtHead, require_tensorrt
-
     try:
         require_tensorrt()
     except TensorRTUnavailable as exc:
         raise BackendUnavailable(str(exc)) from exc
     if not device.startswith("cuda"):
         raise BackendUnavailable("the tensorrt backend runs on a CUDA device: --device cuda")
-    from transformers import AutoTokenizer
-
-    from ..export.manifest import verify_manifest
-
     model_dir = Path(model_dir)
-    manifest = verify_manifest(model_dir)
+    manifest, config, family, featurizer = _open_export(model_dir)
     built = (manifest.get("tensorrt") or {}).get("engines") or {}
-    engines = built.get("engines") or {}  # build_engines(): {"tensorrt_version", ..., "engines": {role: {...}}}
-    if not {"encoder", "head"} <= set(engines):
-        raise BackendUnavailable(f"{model_dir}: no TensorRT engines; build them with docunet-export --tensorrt")
-    config = DocuNetConfig.load(model_dir / manifest["config_file"])
-    featurizer = Featurizer(AutoTokenizer.from_pretrained(str(model_dir)), config)
-    dev = torch.device(device)
-    return Backend(f"tensorrt-{export_label(manifest)}", config, featurizer,
-                   TrtEncoder(model_dir / engines["encoder"]["file"], device), TrtHead(model_dir / engines["head"]["file"], device),
-                   dev, torch.cuda.synchronize)
+    engines = built.get("engines") or {}  # build_engines(): {"tensorrt_version", ..., "engines": {graph: {...}}}
+    missing = sorted(set(manifest["graphs"]) - set(engines))
+    if missing:
+        raise BackendUnavailable(f"{model_dir}: no TensorRT engines for {', '.join(missing)}; build them with docunet-export --tensorrt")
+    graphs = {name: TrtGraph(model_dir / engines[name]["file"], device) for name in manifest["graphs"]}
+    return Backend(f"tensorrt-{export_label(manifest)}", family, config, featurizer, graphs, torch.device(device), torch.cuda.synchronize)
 
 
 def load_backend(model_dir: Path, backend: str = "auto", device: str = "cpu", precision: str = "fp32",

@@ -6,9 +6,11 @@
 
 Documents may be `Document`s, DocRED-style dicts or `BadInput` placeholders; one result per input
 comes back in input order. A document that cannot be used gets a result with `error` set; it never
-fails the other documents of its batch. Inside a chunk of inputs, documents are sorted by length
-into batches (less padding), and the next chunk is featurized on a worker thread while the current
-one runs (the tokenizers release the GIL).
+fails the other documents of its batch. `predict_batch(items)` is the pure one-batch step (check,
+featurize, collate, run, decode); `predict` schedules the same two halves over a lazy input: inside
+a chunk of inputs, documents are sorted by length into batches (less padding), the next chunk is
+featurized on a worker thread while the current one runs (the tokenizers release the GIL), and
+with `workers=k`, k batches run at once.
 """
 from __future__ import annotations
 
@@ -25,12 +27,11 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from ..documents import DataError, Document, document_from_docred
-from ..featurize import DocFeatures, collate_features
-from ..modeling import run_docunet
-from ..predict import PredictedRelation, length_sorted_batches, relations_from_logits
+from ..documents import DataError, Document, PredictedRelation, document_from_docred
+from ..inference import DEFAULT_BATCH_SIZE, batch_indices, run_batch
 from ..timing import NULL_TIMER
 from .backends import Backend, load_backend
+
 
 
 @dataclass
@@ -64,7 +65,12 @@ class Runtime:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.backend = backend
-        self.config = backend.config if grid_fit is None else dataclasses.replace(backend.config, grid_fit=int(grid_fit))
+        self.family = backend.family
+        self.config = backend.config
+        if grid_fit is not None:
+            if not hasattr(self.config, "grid_fit"):
+                raise ValueError(f"grid_fit does not apply to {self.family.model_type} models")
+            self.config = dataclasses.replace(self.config, grid_fit=int(grid_fit))
         self.featurizer = backend.featurizer
         self.chunk_batches = chunk_batches
         self.prefetch = prefetch
@@ -101,7 +107,7 @@ class Runtime:
             title = item.get("title") if isinstance(item, dict) and isinstance(item.get("title"), str) else None
             return Prediction(index, title, error=str(exc))
 
-    def _prepare(self, chunk: list[tuple[int, Any]]) -> tuple[list[Prediction | None], list[Document | None], list[DocFeatures | None]]:
+    def _prepare(self, chunk: list[tuple[int, Any]]) -> tuple[list[Prediction | None], list[Document | None], list[Any]]:
         done: list[Prediction | None] = []
         docs: list[Document | None] = []
         for index, item in chunk:
@@ -109,33 +115,26 @@ class Runtime:
             done.append(doc if isinstance(doc, Prediction) else None)
             docs.append(doc if isinstance(doc, Document) else None)
         good = [i for i, d in enumerate(docs) if d is not None]
-        features: list[DocFeatures | None] = [None] * len(docs)
+        features: list[Any] = [None] * len(docs)
         try:
-            for i, f in zip(good, self.featurizer([docs[i] for i in good])):
+            for i, f in zip(good, self.family.featurize(self.featurizer, [docs[i] for i in good])):
                 features[i] = f
         except Exception:  # noqa: BLE001 - find the document that breaks the batched call
             for i in good:
                 try:
-                    features[i] = self.featurizer([docs[i]])[0]
+                    features[i] = self.family.featurize(self.featurizer, [docs[i]])[0]
                 except Exception as exc:  # noqa: BLE001
                     done[i] = Prediction(chunk[i][0], docs[i].title, error=f"{docs[i].source}: cannot featurize: {exc}")
                     docs[i] = None
         return done, docs, features
 
     # -- model calls ---------------------------------------------------------------------------
-    def _run_batch(self, feats: list[DocFeatures], threshold: float, top_k: int, timer) -> list[list[PredictedRelation]]:
+    def _run_batch(self, feats: list[Any], threshold: float | None, top_k: int | None, timer) -> list[list[PredictedRelation]]:
         b = self.backend
-        with timer("collate"):
-            batch = collate_features(self.featurizer, feats).to(b.device)
         with torch.inference_mode():
-            groups = run_docunet(batch, b.encoder, b.head, self.config, timer)
+            batch, raw = run_batch(self.family, self.featurizer, self.config, b.graphs, feats, b.device, timer)
             with timer("decode"):
-                out: list[list[PredictedRelation]] = [[] for _ in feats]
-                for docs, logits in groups:
-                    rels = relations_from_logits(logits, batch.pair_mask[docs], self.config.relations, self.config.loss, threshold, top_k)
-                    for local, r in zip(docs.tolist(), rels):
-                        out[local] = r
-        return out
+                return self.family.decode(batch, raw, self.config, threshold, top_k)
 
     def _run_group(self, chunk, docs, features, idx: list[int], threshold, top_k, timer) -> list[Prediction]:
         """One batch; if it fails, its documents one by one, so one document cannot fail the batch."""
@@ -159,7 +158,7 @@ class Runtime:
         good = [i for i, f in enumerate(features) if f is not None and docs[i] is not None]
         # sorted by length only, also with grid_fit: sorting by grid first saves head calls but pads the
         # encoder more, which measured slower (10.4 vs 9.6 docs/s, int8, grid_fit 14)
-        groups = [[good[g] for g in group] for group in length_sorted_batches([features[i] for i in good], batch_size)]
+        groups = [[good[g] for g in group] for group in batch_indices([features[i].length for i in good], batch_size)]
         run = functools.partial(self._run_group, chunk, docs, features, threshold=threshold, top_k=top_k, timer=timer)
         outs = [(pool.submit if pool is not None else _run_now)(run, g) for g in groups]
 
@@ -190,11 +189,24 @@ class Runtime:
             yield chunk, prepared
             chunk = nxt
 
-    def predict(self, documents: Iterable[Any], batch_size: int = 8, threshold: float | None = None,
+    def predict_batch(self, items: list[Any], threshold: float | None = None, top_k: int | None = None,
+                      timer=NULL_TIMER, start: int = 0) -> list[Prediction]:
+        """The pure one-batch step: one Prediction per item, in order (indices from `start`), errors as
+        results; the items' documents run as one model call (one by one if that call fails)."""
+        chunk = list(enumerate(items, start))
+        with timer("featurize"):
+            prepared = self._prepare(chunk)
+        done, docs, features = prepared
+        good = [i for i, f in enumerate(features) if f is not None and docs[i] is not None]
+        results = list(done)
+        if good:
+            for i, p in zip(good, self._run_group(chunk, docs, features, good, threshold, top_k, timer)):
+                results[i] = p
+        return results  # type: ignore[return-value]
+
+    def predict(self, documents: Iterable[Any], batch_size: int = DEFAULT_BATCH_SIZE, threshold: float | None = None,
                 top_k: int | None = None, timer=NULL_TIMER) -> Iterator[Prediction]:
         """Yield one Prediction per input, in input order, reading the input lazily."""
-        threshold = self.config.threshold if threshold is None else threshold
-        top_k = self.config.top_k if top_k is None else top_k
         chunk_size = max(1, batch_size * self.chunk_batches)
         numbered = enumerate(documents)
         chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])

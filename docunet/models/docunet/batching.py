@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from .featurize import DocFeatures
+from .featurize import DocFeatures, Featurizer
 
 
 @dataclass
@@ -131,3 +131,9 @@ def collate(features: list[DocFeatures], max_window: int, overlap: int, pad_id: 
         mention_entity=t(mention_entity), num_entities=torch.tensor([f.num_entities for f in features], dtype=torch.int64),
         pair_mask=t(pair_mask), labels=None if labels is None else t(labels),
     )
+
+
+def collate_features(featurizer: Featurizer, features: list[DocFeatures]) -> Batch:
+    """Pad a list of DocFeatures into a Batch with this featurizer's special tokens and window settings."""
+    cfg = featurizer.config
+    return collate(features, cfg.max_window, cfg.window_overlap, featurizer.pad_id, prefix=featurizer.prefix, suffix=featurizer.suffix)

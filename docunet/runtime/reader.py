@@ -1,15 +1,13 @@
-"""Streaming JSONL in and out for docunet-run: parse errors become BadInput placeholders, so every
-input line gets exactly one output line, in order."""
+"""Streaming input for the runtime: JSONL lines (or a JSON list, or stdin) as dicts, with parse
+errors as BadInput placeholders, so every input line gets exactly one result, in order."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from ..predict import PredictedRelation
-from .runtime import BadInput, Prediction
+from .runtime import BadInput
 
 
 def _open_input(path: str) -> tuple[IO[bytes], str]:
@@ -55,30 +53,3 @@ def read_items(path: str) -> Iterator[Any]:
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
-
-
-def relation_record(p: Prediction, r: PredictedRelation, names: dict[str, str]) -> dict:
-    doc = p.document
-    return {"h": r.head, "t": r.tail, "h_name": doc.entities[r.head][0].name if doc else None,
-            "t_name": doc.entities[r.tail][0].name if doc else None, "r": r.label,
-            "relation": names.get(r.label, r.label), "score": round(r.score, 4)}
-
-
-def output_record(p: Prediction, names: dict[str, str]) -> dict:
-    if p.error is not None:
-        return {"line": p.index + 1, "error": p.error}
-    return {"title": p.title, "relations": [relation_record(p, r, names) for r in p.relations]}
-
-
-def complete_lines(path: Path) -> int:
-    """Lines already written in full; a half-written last line is cut off (for --resume)."""
-    if not path.exists():
-        return 0
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        keep = data.rfind(b"\n") + 1
-        if keep != len(data):
-            fh.truncate(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return data[:keep].count(b"\n")

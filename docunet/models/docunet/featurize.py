@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...documents import DataError, Document
 from .config import DocuNetConfig
-from .documents import DataError, Document
 
 
 @dataclass
@@ -147,11 +147,3 @@ class Featurizer:
         labels[:, 0] = ~labels[:, 1:].any(axis=1)
         return labels
 
-
-def collate_features(featurizer: Featurizer, features: list[DocFeatures]):
-    """Pad a list of DocFeatures into a Batch with this featurizer's special tokens and window settings."""
-    from .batching import collate
-
-    cfg = featurizer.config
-    return collate(features, cfg.max_window, cfg.window_overlap, featurizer.pad_id,
-                   prefix=featurizer.prefix, suffix=featurizer.suffix)

@@ -1,13 +1,11 @@
-"""ONNX Runtime sessions as encoder / head callables for `docunet.modeling.run_docunet`.
+"""ONNX Runtime sessions as graph callables: torch tensors in, torch tensors out.
 
-`OrtEncoder` and `OrtHead` take and return torch tensors exactly like `model.encoder` and
-`model.head`, so the host side (window merge, pooling, grid padding) is the one the PyTorch model
-uses. `load_exported` opens an export directory after checking it against its manifest.
+An `OrtGraph` is called like the PyTorch module it was exported from, so a family's forward pass
+(`ModelFamily.run`) drives it exactly as it drives the PyTorch model. On CUDA (or with
+`io_binding=True`) ONNX Runtime reads and writes the torch tensors' memory in place.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -60,6 +58,11 @@ class OrtGraph:
         self.output_dtypes = [_NUMPY_OF_ORT.get(o.type) for o in self.session.get_outputs()]
         self.io_binding = io_binding
 
+    def __call__(self, *tensors: torch.Tensor):
+        """Outputs as float32 torch tensors (one tensor for a one-output graph, else a tuple)."""
+        outs = [o.float() if o.is_floating_point() else o for o in self.run_torch(*tensors)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
     def run_numpy(self, *arrays: np.ndarray) -> list[np.ndarray]:
         if len(arrays) != len(self.input_names):
             raise ValueError(f"{self.path.name} takes {len(self.input_names)} inputs {self.input_names}, got {len(arrays)}")
@@ -111,51 +114,3 @@ class OrtGraph:
         self.session.run_with_iobinding(binding)
         binding.synchronize_outputs()
         return outputs
-
-
-class OrtEncoder(OrtGraph):
-    """(input_ids [W,T], attention_mask [W,T], query_pos [W,Q]) -> (states [W,T,d], query_attn [W,H,Q,T])."""
-
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, query_pos: torch.Tensor):
-        states, attn = self.run_torch(input_ids, attention_mask, query_pos)
-        return states.float(), attn.float()
-
-
-class OrtHead(OrtGraph):
-    """(token_states [B,L,d], entity_emb [B,N,d], entity_attn [B,N,H,L], entity_mask [B,N]) -> logits [B,N,N,R]."""
-
-    def __call__(self, token_states: torch.Tensor, entity_emb: torch.Tensor, entity_attn: torch.Tensor,
-                 entity_mask: torch.Tensor) -> torch.Tensor:
-        (logits,) = self.run_torch(token_states, entity_emb, entity_attn, entity_mask.bool())
-        return logits.float()
-
-
-@dataclass
-class ExportedModel:
-    """An opened export directory: config, featurizer, the two ONNX Runtime callables and the manifest."""
-
-    directory: Path
-    manifest: dict
-    config: object  # DocuNetConfig
-    featurizer: object  # Featurizer
-    encoder: OrtEncoder
-    head: OrtHead
-
-
-def load_exported(directory: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
-                  verify: bool = True) -> ExportedModel:
-    """Open a `docunet-export` directory; refuses (ManifestError) one whose files do not match its manifest."""
-    from transformers import AutoTokenizer
-
-    from ..config import DocuNetConfig
-    from ..featurize import Featurizer
-    from .manifest import MANIFEST_FILE, verify_manifest
-
-    directory = Path(directory)
-    manifest = verify_manifest(directory) if verify else json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
-    config = DocuNetConfig.load(directory / manifest["config_file"])
-    tokenizer = AutoTokenizer.from_pretrained(str(directory))
-    graphs = manifest["graphs"]
-    return ExportedModel(directory, manifest, config, Featurizer(tokenizer, config),
-                         OrtEncoder(directory / graphs["encoder"]["file"], threads, providers),
-                         OrtHead(directory / graphs["head"]["file"], threads, providers))

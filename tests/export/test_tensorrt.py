@@ -10,10 +10,11 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from docunet.export.tensorrt_build import (INSTALL_HINT, TRT_SUPPORTED_OPS, TensorRTUnavailable, TrtSettings, _buckets,
-                                           check_compatibility, check_profiles, plan_profiles, require_tensorrt)
-
-from .conftest import many_entities_document, synthetic_document, tiny_model
+from docunet.engines.tensorrt import INSTALL_HINT, TensorRTUnavailable, TrtSettings, buckets, require_tensorrt
+from docunet.export.tensorrt_check import TRT_SUPPORTED_OPS, check_compatibility, check_profiles
+from docunet.models.docunet import FAMILY
+from docunet.models.docunet.export_spec import trt_profiles as plan_profiles
+from tests.conftest import many_entities_document, synthetic_document, tiny_model
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 
@@ -96,7 +97,7 @@ def test_planned_profiles_cover_every_dynamic_dimension(tokenizer):
     enc_inputs = [{"name": n, "dtype": "int32", "shape": s} for n, s in
                   (("input_ids", ["windows", "seq"]), ("attention_mask", ["windows", "seq"]), ("query_pos", ["windows", "queries"]))]
     assert check_profiles(enc_inputs, profiles["encoder"]) == []
-    assert _buckets((512, 128), cap=300) == [(1, 128), (129, 300)]
+    assert buckets((512, 128), cap=300) == [(1, 128), (129, 300)]
 
 
 def test_supported_op_table_covers_the_exported_graphs_ops():
@@ -151,7 +152,7 @@ def test_engines_are_built_recorded_and_verified(trt_export):
 
 def test_engines_reproduce_pytorch(trt_export, tokenizer):
     from docunet.checkpoint import load_checkpoint
-    from docunet.export.tensorrt_build import TrtEncoder, TrtHead
+    from docunet.engines.tensorrt import TrtGraph
     from docunet.export.validate import compare, run_backend
 
     model, feat = load_checkpoint(trt_export["ckpt"])
@@ -159,11 +160,11 @@ def test_engines_reproduce_pytorch(trt_export, tokenizer):
     docs = [synthetic_document(rng, "a", n_pairs=3), synthetic_document(rng, "long", n_filler=60, n_pairs=8),
             many_entities_document(45, "crowd")]
     features = feat(docs)
-    ref = run_backend(model.encoder, model.head, feat, features, batch_size=2)
+    ref = run_backend(FAMILY, feat, model.config, FAMILY.graphs(model), features, batch_size=2)
     for key, tol in (("fp32", 1e-3), ("fp16", 5e-2)):
         d = trt_export[key].directory
-        enc, head = TrtEncoder(d / "tensorrt" / "encoder.plan"), TrtHead(d / "tensorrt" / "head.plan")
-        got = run_backend(enc, head, feat, features, batch_size=2)
+        graphs = {"encoder": TrtGraph(d / "tensorrt" / "encoder.plan"), "head": TrtGraph(d / "tensorrt" / "head.plan")}
+        got = run_backend(FAMILY, feat, model.config, graphs, features, batch_size=2)
         cmp = compare(ref.outputs, got.outputs, [x.title for x in docs])
         assert cmp.max_abs_logit_diff < tol, (key, cmp)
         if key == "fp32":
@@ -172,7 +173,7 @@ def test_engines_reproduce_pytorch(trt_export, tokenizer):
 
 def test_timing_cache_is_reused(trt_export, tmp_path):
     trt = _need_tensorrt()
-    from docunet.export.tensorrt_build import build_engine
+    from docunet.engines.tensorrt import build_engine
 
     d = trt_export["fp32"].directory
     cache = d / "tensorrt" / "timing.cache"

@@ -2,13 +2,15 @@
 
 It is saved as `config.json` in a checkpoint and copied into exported model directories, so the
 trainer, the exporter and the runtime read the same values (markers, windows, grid, decoding).
+The file names its family (`"model_type": "docunet"`); files written before that key existed
+load the same way.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 # DocRED's entity types in the order the original typed markers use: type k -> [unused{2k+1}] / [unused{2k+51}].
 DOCRED_ENTITY_TYPES = ["ORG", "LOC", "TIME", "PER", "MISC", "NUM"]
@@ -16,6 +18,7 @@ DOCRED_ENTITY_TYPES = ["ORG", "LOC", "TIME", "PER", "MISC", "NUM"]
 
 @dataclass
 class DocuNetConfig:
+    model_type: ClassVar[str] = "docunet"
     # data / vocabulary
     relations: list[str] = field(default_factory=lambda: ["Na"])  # index 0 = no relation
     relation_names: dict[str, str] = field(default_factory=dict)  # label -> readable name
@@ -71,6 +74,11 @@ class DocuNetConfig:
     def num_heads(self) -> int:
         return int(self.encoder_config["num_attention_heads"])
 
+    @property
+    def max_sequence_length(self) -> int:
+        """The longest encoder window: max_window, capped by the encoder's position embeddings."""
+        return min(self.max_window, int(self.encoder_config.get("max_position_embeddings", self.max_window)))
+
     def grid_for(self, num_entities: int) -> int:
         """The grid size N a document with this many entities is padded to."""
         if num_entities <= self.grid_size:
@@ -86,13 +94,14 @@ class DocuNetConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DocuNetConfig":
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format"})
+        unknown = sorted(set(data) - known - {"format", "model_type"})
         if unknown:
             raise ValueError(f"unknown config keys: {unknown}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps({"format": "docunet-config/1", **self.to_dict()}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        record = {"format": "docunet-config/1", "model_type": self.model_type, **self.to_dict()}
+        Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> "DocuNetConfig":

@@ -1,6 +1,9 @@
-"""`manifest.json`: what an export directory holds, and the check that it still holds exactly that.
+"""The on-disk layout of docunet's artifacts: checkpoint and export directories, their file names,
+hashes, and the export manifest.
 
-The manifest records the format version, the source checkpoint and its hash, every file's sha256
+A checkpoint is `config.json` (which names the model family in `model_type`), `model.safetensors`
+and the tokenizer files. An export directory holds the graphs, `config.json`, the tokenizer files
+and `manifest.json`. The manifest records the format version, the source checkpoint and its hash, every file's sha256
 and size, each graph's input/output names, dtypes and shapes, the precision, the grid sizes, the
 decoding settings (relations, markers, threshold, top-k), the tokenizer files and the versions of
 the libraries used. `verify_manifest` is what every consumer calls before loading anything: it
@@ -16,20 +19,55 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, file_sha256
+from .models import load_config
 
-MANIFEST_FILE = "manifest.json"
+CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE = "config.json", "model.safetensors", "manifest.json"
 FORMAT = "docunet-export/1"
 SUPPORTED_FORMATS = (FORMAT,)
 # Files of these kinds must be listed in the manifest when they are in the directory.
 GUARDED_SUFFIXES = (".onnx", ".data", ".plan", ".engine", ".json", ".txt", ".model")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja")
+# manifest "model" entries that describe rather than decide (readable names, where the encoder came from)
+MANIFEST_UNCHECKED = frozenset({"relation_names", "encoder_name"})
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16"}
 
 
 class ManifestError(RuntimeError):
     """An export directory that does not match its manifest (or has none)."""
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    return (Path(path) / WEIGHTS_FILE).exists() and (Path(path) / CONFIG_FILE).exists()
+
+
+def is_export(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST_FILE).exists()
+
+
+def source_checkpoint(export_dir: str | Path) -> Path:
+    """The checkpoint directory an export was made from, as its manifest records it (unverified)."""
+    source = json.loads((Path(export_dir) / MANIFEST_FILE).read_text(encoding="utf-8")).get("source_checkpoint", {})
+    return Path(source.get("path", "")) if isinstance(source, dict) else Path(str(source))
+
+
+def export_label(manifest: dict) -> str:
+    """fp32, fp16, int8 (encoder only) or int8-all (every graph), from an export manifest, with
+    `-fused` when the encoder carries ONNX Runtime's fusions."""
+    precision = manifest.get("precision", "fp32")
+    graphs = manifest.get("graphs", {})
+    int8_all = precision == "int8" and len(graphs) > 1 and all(g.get("precision") == "int8" for g in graphs.values())
+    label = "int8-all" if int8_all else precision
+    fused = manifest.get("precision_details", {}).get("encoder_fusion", {}).get("fused")
+    return f"{label}-fused" if fused else label
 
 
 def graph_io(path: Path) -> dict:
@@ -106,8 +144,6 @@ def read_manifest(directory: Path) -> dict:
 
 def verify_manifest(directory: Path, check_unlisted: bool = True) -> dict:
     """Check every file against the manifest; returns the manifest or raises ManifestError naming the file."""
-    from ..config import DocuNetConfig
-
     directory = Path(directory)
     manifest = read_manifest(directory)
     listed = manifest["files"]
@@ -140,12 +176,14 @@ def verify_manifest(directory: Path, check_unlisted: bool = True) -> dict:
     if manifest["config_file"] not in listed:
         raise ManifestError(f"{config_path}: the model config is not among the manifest's hashed files")
     try:
-        config = DocuNetConfig.load(config_path)
+        config = load_config(config_path)
     except (OSError, ValueError, TypeError) as exc:
         raise ManifestError(f"{config_path}: unreadable model config: {exc}") from exc
     model = manifest["model"]
-    for key in ("relations", "markers", "threshold", "top_k", "loss", "grid_size", "grid_step", "max_window", "window_overlap"):
-        if key in model and model[key] != getattr(config, key):
+    for key in sorted(model):  # every decoding / layout setting the manifest records must match config.json
+        if key in MANIFEST_UNCHECKED or not hasattr(config, key):
+            continue
+        if model[key] != getattr(config, key):
             raise ManifestError(f"{config_path}: {key} = {getattr(config, key)!r} does not match {MANIFEST_FILE} ({model[key]!r})")
     for name in manifest.get("tokenizer_files", []):
         if name not in listed:

@@ -2,12 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from docunet.batching import plan_windows
 from docunet.documents import Document, Mention
-from docunet.featurize import collate_features
-from docunet.modeling import merge_windows
-
-from .conftest import tiny_model
+from docunet.models.docunet.batching import collate_features, plan_windows
+from docunet.models.docunet.modeling import merge_windows
+from tests.conftest import tiny_model
 
 
 def doc_with(sents, entities):

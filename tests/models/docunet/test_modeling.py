@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from docunet.featurize import collate_features
-from docunet.modeling import (ContextFeatureMap, DocuNetHead, UNet, grouped_bilinear, pad_entities, pool_entities)
-
-from .conftest import many_entities_document, tiny_model
+from docunet.models.docunet.batching import collate_features
+from docunet.models.docunet.layers import ContextFeatureMap, UNet, grouped_bilinear
+from docunet.models.docunet.modeling import DocuNetHead, pad_entities, pool_entities
+from tests.conftest import many_entities_document, tiny_model
 
 
 def test_masked_pooling_logsumexp_and_mean():
@@ -36,7 +36,7 @@ def test_pad_entities_to_grid():
 
 
 def test_grid_sizes_fixed_fitted_and_above_the_grid():
-    from docunet.config import DocuNetConfig
+    from docunet.models.docunet.config import DocuNetConfig
 
     fixed, fit8, fit14 = DocuNetConfig(), DocuNetConfig(grid_fit=8), DocuNetConfig(grid_fit=14)
     assert [fixed.grid_for(n) for n in (2, 42, 43, 56, 57)] == [42, 42, 56, 56, 70]

@@ -22,28 +22,23 @@ from click.testing import CliRunner
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from docunet.artifacts import MANIFEST_FILE  # noqa: E402
 from docunet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from docunet.cli.export import main as export_cli  # noqa: E402
-from docunet.export import (ExportError, ExportOptions, ManifestError, OrtEncoder, OrtHead, export_checkpoint,  # noqa: E402
-                            load_exported, verify_manifest)
-from docunet.export.manifest import MANIFEST_FILE  # noqa: E402
-from docunet.export.precision import ALWAYS_FP32_OPS, quantize_encoder_int8  # noqa: E402
-from docunet.export.validate import compare, run_backend, synthetic_documents  # noqa: E402
-from docunet.featurize import collate_features  # noqa: E402
-from docunet.training import batch_loss  # noqa: E402
-
-from .conftest import many_entities_document, synthetic_document, tiny_model  # noqa: E402
+from docunet.engines.onnxruntime import OrtGraph  # noqa: E402
+from docunet.export import ExportError, ExportOptions, ManifestError, export_checkpoint, verify_manifest  # noqa: E402
+from docunet.export.fp16 import ALWAYS_FP32_OPS  # noqa: E402
+from docunet.export.int8 import quantize_dynamic_int8  # noqa: E402
+from docunet.export.validate import compare, run_backend  # noqa: E402
+from docunet.models.docunet import FAMILY  # noqa: E402
+from docunet.models.docunet.batching import collate_features  # noqa: E402
+from docunet.models.docunet.export_spec import synthetic_documents  # noqa: E402
+from docunet.runtime.backends import onnxruntime_backend  # noqa: E402
+from tests.conftest import many_entities_document, synthetic_document, tiny_model, to_docred  # noqa: E402
 
 INT8_MIN_PAIR_AGREEMENT = 0.97  # stated bound: int8 keeps >= 97% of the scored pairs' decisions (and >= 99% per label)
 INT8_MIN_LABEL_AGREEMENT = 0.99
 FP16_MIN_PAIR_AGREEMENT = 0.99
-
-
-def to_docred(doc) -> dict:
-    return {"title": doc.title, "sents": doc.sents,
-            "vertexSet": [[{"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type} for m in e]
-                          for e in doc.entities],
-            "labels": [{"h": r.head, "t": r.tail, "r": r.label, "evidence": []} for r in doc.relations or []]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,7 +61,7 @@ def trained(tmp_path_factory, tokenizer):
     model.train()
     for _ in range(60):
         batch = collate_features(feat, [features[i] for i in rng.sample(range(len(features)), 4)])
-        loss, _ = batch_loss(model, batch)
+        loss, _ = FAMILY.loss(model, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -133,7 +128,7 @@ def test_fp32_export_validates_and_describes_itself(fp32_export, trained):
 def test_encoder_is_traced_with_plain_attention_and_the_model_keeps_sdpa(fp32_export, trained):
     import onnx
 
-    from docunet.export.onnx_export import plain_attention
+    from docunet.export.graphs import plain_attention
 
     ops = {n.op_type for n in onnx.load(str(fp32_export.directory / "encoder.onnx"), load_external_data=False).graph.node}
     assert "Softmax" in ops and "IsNaN" not in ops  # no sdpa NaN guard (IsNaN + Where over [W, H, T, T])
@@ -147,7 +142,7 @@ def test_encoder_is_traced_with_plain_attention_and_the_model_keeps_sdpa(fp32_ex
 @pytest.mark.parametrize("W,T,Q", [(1, 5, 1), (3, 64, 7), (2, 512, 40), (9, 17, 3)])
 def test_encoder_graph_parity_at_several_shapes(fp32_export, reloaded, W, T, Q):
     model, feat = reloaded
-    enc = OrtEncoder(fp32_export.directory / "encoder.onnx", threads=1)
+    enc = OrtGraph(fp32_export.directory / "encoder.onnx", threads=1)
     g = torch.Generator().manual_seed(W * 1000 + T)
     ids = torch.randint(0, feat.tokenizer.vocab_size, (W, T), generator=g, dtype=torch.int32)
     lengths = torch.randint(max(1, T // 2), T + 1, (W,), generator=g)
@@ -165,7 +160,7 @@ def test_encoder_graph_parity_at_several_shapes(fp32_export, reloaded, W, T, Q):
 @pytest.mark.parametrize("B,L,N,counts", [(1, 7, 42, [2]), (3, 300, 42, [5, 42, 17]), (2, 700, 56, [43, 3]), (1, 40, 70, [70])])
 def test_head_graph_parity_at_several_shapes_and_grids(fp32_export, reloaded, B, L, N, counts):
     model, _ = reloaded
-    head = OrtHead(fp32_export.directory / "head.onnx", threads=1)
+    head = OrtGraph(fp32_export.directory / "head.onnx", threads=1)
     g = torch.Generator().manual_seed(B * 100 + N)
     ts = torch.randn(B, L, 32, generator=g)
     emb = torch.randn(B, N, 32, generator=g)
@@ -186,16 +181,16 @@ def test_padded_batches_long_documents_and_many_entities(fp32_export, reloaded, 
             many_entities_document(50, "crowd"), many_entities_document(42, "full"), synthetic_document(rng, "mid", n_filler=8, n_pairs=4)]
     features = feat(docs)
     assert max(f.length for f in features) > 512 and max(f.num_entities for f in features) > 42
-    enc = OrtEncoder(fp32_export.directory / "encoder.onnx", threads=1)
-    head = OrtHead(fp32_export.directory / "head.onnx", threads=1)
-    ref = run_backend(model.encoder, model.head, feat, features, batch_size=3)
-    batched = run_backend(enc, head, feat, features, batch_size=3)  # padded batches of mixed lengths and grids
-    single = run_backend(enc, head, feat, features, batch_size=1)
+    graphs = {"encoder": OrtGraph(fp32_export.directory / "encoder.onnx", threads=1),
+              "head": OrtGraph(fp32_export.directory / "head.onnx", threads=1)}
+    ref = run_backend(FAMILY, feat, model.config, FAMILY.graphs(model), features, batch_size=3)
+    batched = run_backend(FAMILY, feat, model.config, graphs, features, batch_size=3)  # padded batches of mixed lengths and grids
+    single = run_backend(FAMILY, feat, model.config, graphs, features, batch_size=1)
     cmp = compare(ref.outputs, batched.outputs, [d.title for d in docs])
     assert cmp.max_abs_logit_diff < 1e-3 and cmp.relations_identical
     assert compare(single.outputs, batched.outputs, [d.title for d in docs]).max_abs_logit_diff < 1e-4
     crowd = batched.outputs[2]
-    assert crowd.logits.shape == (50, 50, 4)
+    assert crowd.scores.shape == (50, 50, 4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,14 +204,14 @@ def export_copy(fp32_export, tmp_path):
 
 
 def test_tampered_graph_is_refused_by_name(export_copy):
-    assert load_exported(export_copy).manifest["precision"] == "fp32"
+    assert verify_manifest(export_copy)["precision"] == "fp32"
     data = bytearray((export_copy / "head.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (export_copy / "head.onnx").write_bytes(bytes(data))
     with pytest.raises(ManifestError, match=r"head\.onnx: sha256 .* does not match manifest\.json"):
         verify_manifest(export_copy)
     with pytest.raises(ManifestError, match="head.onnx"):
-        load_exported(export_copy)
+        onnxruntime_backend(export_copy)
 
 
 @pytest.mark.parametrize("damage", ["missing_file", "unlisted_graph", "config_changed", "manifest_relations", "format",
@@ -300,10 +295,10 @@ def _largest_int8_weight(path) -> int:
 
 
 def test_int8_weight_bits_choose_the_weight_range(fp32_export, tmp_path):
-    """quantize_encoder_int8: 7-bit weights (reduce_range) stay in [-64, 64], 8-bit ones use the full range."""
+    """quantize_dynamic_int8: 7-bit weights (reduce_range) stay in [-64, 64], 8-bit ones use the full range."""
     src = fp32_export.directory / "encoder.onnx"
-    seven = quantize_encoder_int8(src, tmp_path / "seven.onnx", reduce_range=True)
-    eight = quantize_encoder_int8(src, tmp_path / "eight.onnx", reduce_range=False)
+    seven = quantize_dynamic_int8(src, tmp_path / "seven.onnx", reduce_range=True)
+    eight = quantize_dynamic_int8(src, tmp_path / "eight.onnx", reduce_range=False)
     assert seven["reduce_range"] is True and eight["reduce_range"] is False
     assert _largest_int8_weight(tmp_path / "seven.onnx") <= 64 < _largest_int8_weight(tmp_path / "eight.onnx") <= 127
 
@@ -411,11 +406,11 @@ def test_failed_fp32_validation_writes_no_manifest(fp32_export, trained, tmp_pat
     assert res.exit_code == 1 and "failed validation" in res.output
     assert not (out / MANIFEST_FILE).exists() and (out / "validation_failed.json").exists()
     with pytest.raises(ManifestError, match="no manifest"):
-        load_exported(out)
+        verify_manifest(out)
     # the failed directory can be exported into again
     res = export_checkpoint(trained["ckpt"], out, ExportOptions(fp32_from=str(fp32_export.directory), threads=1))
     assert res.manifest["validation"]["passed"] and not (out / "validation_failed.json").exists()
-    assert load_exported(out).manifest["precision"] == "fp32"
+    assert verify_manifest(out)["precision"] == "fp32"
 
 
 def test_synthetic_samples_cover_long_and_crowded_documents(reloaded):

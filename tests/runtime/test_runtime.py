@@ -8,15 +8,10 @@ from click.testing import CliRunner
 
 from docunet.checkpoint import save_checkpoint
 from docunet.cli.run import main as run_main
-from docunet.predict import predict_relations
+from docunet.inference import predict_documents
+from docunet.models.docunet.batching import collate_features
 from docunet.runtime import BadInput, Runtime
-
-from .conftest import many_entities_document, synthetic_document, tiny_model
-
-
-def as_dict(d):
-    return {"title": d.title, "sents": d.sents,
-            "vertexSet": [[{"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type} for m in e] for e in d.entities]}
+from tests.conftest import as_dict, many_entities_document, synthetic_document, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def test_runtime_matches_reference_in_input_order(checkpoint, docs):
     rt = Runtime.load(checkpoint, backend="torch")
     from docunet.checkpoint import load_checkpoint
     model, feat = load_checkpoint(checkpoint)
-    ref = predict_relations(model, feat, docs, batch_size=1)
+    ref = predict_documents(model, feat, docs, batch_size=1)
     for chunk_batches in (1, 16):
         rt.chunk_batches = chunk_batches
         got = list(rt.predict(docs, batch_size=4))
@@ -140,7 +135,7 @@ def test_missing_tensorrt_is_a_clear_error(checkpoint):
 
 def test_onnxruntime_backend_gives_the_reference_relations(checkpoint, docs, tmp_path):
     pytest.importorskip("onnxruntime")
-    from docunet.export.onnx_export import export_checkpoint
+    from docunet.export import export_checkpoint
 
     out = tmp_path / "export"
     export_checkpoint(checkpoint, out)
@@ -154,9 +149,7 @@ def test_onnxruntime_backend_gives_the_reference_relations(checkpoint, docs, tmp
     # the torch backend also opens an export directory through its source checkpoint
     assert Runtime.load(out, backend="torch").name == "torch-fp32"
     # IO binding (the GPU path: ORT reads and writes torch's memory) gives the very same outputs
-    from docunet.featurize import collate_features
-
-    enc, head = ort_rt.backend.encoder, ort_rt.backend.head
+    enc, head = ort_rt.backend.graphs["encoder"], ort_rt.backend.graphs["head"]
     batch = collate_features(ort_rt.featurizer, ort_rt.featurizer(docs[:4]))
     plain = enc(batch.input_ids, batch.attention_mask, batch.query_pos)
     bound = enc.run_bound(batch.input_ids, batch.attention_mask, batch.query_pos)

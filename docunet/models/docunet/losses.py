@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from ...documents import PredictedRelation
+
 _BIG = 1e30
 
 
@@ -53,3 +55,18 @@ def decode(logits: torch.Tensor, loss: str = "balanced", threshold: float = 0.0,
     keep[..., 0] = False
     keep[..., 0] = ~keep[..., 1:].any(-1)
     return keep
+
+
+def relations_from_logits(logits: torch.Tensor, pair_mask: torch.Tensor, relations: list[str], loss: str,
+                          threshold: float, top_k: int) -> list[list[PredictedRelation]]:
+    """Logits [b, N, N, R] + scored pairs [b, E, E] -> predicted relations per document."""
+    n = min(logits.shape[1], pair_mask.shape[1])
+    logits = logits[:, :n, :n]
+    keep = decode(logits, loss, threshold, top_k) & pair_mask[:, :n, :n, None].to(logits.device)
+    keep[..., 0] = False
+    hits = keep.nonzero().tolist()
+    scores = logits[keep].float().tolist()
+    out: list[list[PredictedRelation]] = [[] for _ in range(logits.shape[0])]
+    for (b, h, t, r), s in zip(hits, scores):
+        out[b].append(PredictedRelation(h, t, relations[r], s))
+    return out

@@ -1,0 +1,74 @@
+"""The precision step of an export: fp32 graphs -> the fp16 or int8 variant, graph by graph, as the
+export spec's policies say (fp16: `GraphSpec.fp16`; int8: `GraphSpec.int8`), plus the optional
+ONNX Runtime fusions of transformer graphs. Returns what was done, for the manifest."""
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import onnx
+
+from ..models.base import ExportSpec
+from .fp16 import export_fp16
+from .fusion import CONTRIB_DOMAIN, fuse_encoder
+from .graphs import EXTERNAL_DATA_BYTES
+from .int8 import quantize_dynamic_int8, quantize_static_int8
+
+
+def graph_files(directory: Path, name: str) -> list[str]:
+    """A graph file and its external-data files (`NAME.data`...)."""
+    return [p.name for p in directory.iterdir() if p.name == name or p.name.startswith(name + ".")]
+
+
+def move_graph(src_dir: Path, dst_dir: Path, name: str) -> None:
+    for f in graph_files(src_dir, name):
+        shutil.move(str(src_dir / f), dst_dir / f)
+
+
+def fuse_transformer_graph(path: Path, num_heads: int, hidden_size: int) -> dict:
+    """Replace the graph at `path` by its ONNX Runtime-fused form (in place); a graph that is already
+    fused (reused with --fp32-from) or that does not match the fusion patterns stays as it is."""
+    if any(n.domain == CONTRIB_DOMAIN for n in onnx.load(str(path), load_external_data=False).graph.node):
+        return {"skipped": "the graph is already fused"}
+    try:
+        model, info = fuse_encoder(path, num_heads, hidden_size)
+    except ValueError as exc:
+        warnings.warn(f"{path.name} left unfused: {exc}")
+        return {"skipped": str(exc)}
+    for f in graph_files(path.parent, path.name):
+        (path.parent / f).unlink()
+    external = model.ByteSize() > EXTERNAL_DATA_BYTES
+    onnx.save(model, str(path), save_as_external_data=external, location=path.name + ".data" if external else None)
+    return info
+
+
+def make_variant(spec: ExportSpec, precision: str, work: Path, out_dir: Path, info: dict, reduce_range: bool = True,
+                 static_int8: bool = False, calibrate: Callable[[str], list[dict[str, Any]]] | None = None) -> dict:
+    """Write the `precision` variant of every fp32 graph in `work` to `out_dir`; `info` holds what the
+    fp32 step recorded (fusions). `static_int8`: also quantize graphs whose int8 policy is "static",
+    calibrated on `calibrate(graph name)` (their inputs on real documents). Returns the manifest's
+    precision details (one entry per graph: its precision, plus what its conversion did)."""
+    info = {**info, **{g.name: "fp32" for g in spec.graphs}}
+    if precision == "fp32":
+        for g in spec.graphs:
+            move_graph(work, out_dir, g.file)
+        return info
+    if precision == "fp16":
+        info = {g.name: "fp16" for g in spec.graphs}
+        for g in spec.graphs:
+            info[f"{g.name}_conversion"] = export_fp16(work / g.file, out_dir / g.file, g.fp16)
+        info["kept_fp32"] = spec.kept_fp32
+        return info
+    for g in spec.graphs:
+        if g.int8 == "dynamic":
+            info[g.name] = "int8"
+            info[f"{g.name}_quantization"] = quantize_dynamic_int8(work / g.file, out_dir / g.file, reduce_range)
+        elif g.int8 == "static" and static_int8:
+            calibration = calibrate(g.name) if calibrate else []
+            info[g.name] = "int8"
+            info[f"{g.name}_quantization"] = quantize_static_int8(work / g.file, out_dir / g.file, calibration, reduce_range)
+        else:
+            move_graph(work, out_dir, g.file)
+    return info

@@ -1,0 +1,167 @@
+"""The contract every model family implements, and the export spec it hands to the generic exporter.
+
+Everything above the model families (export, validation, engines, runtime, training, evaluation,
+checkpoints) calls a family only through `ModelFamily` and reads its graphs only through
+`ExportSpec`, so a new family (PL-Marker's span NER or relation model) is a new package under
+`docunet/models/` and one line in the registry, with no branch anywhere else.
+
+The data path of every family is the same:
+
+    documents --featurize--> features --collate--> batch --run(graphs)--> raw --decode--> predictions
+
+`run` takes the graphs as callables by name (the PyTorch modules, ONNX Runtime sessions or
+TensorRT engines: all take and return torch tensors), so training, validation and serving share
+one forward pass and an exported model cannot drift from the trained one.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+
+from ..timing import NULL_TIMER
+
+if TYPE_CHECKING:  # torch stays unimported until a model is built (importing docunet is light)
+    import torch
+    from torch import nn
+
+Graphs = Mapping[str, Callable[..., Any]]  # graph name -> callable on torch tensors
+
+
+@dataclass
+class ParityOutputs:
+    """What a family compares between the PyTorch model and an exported one, for one document."""
+
+    scores: torch.Tensor  # float32, any shape: the raw scores that must agree (logits of the real block)
+    decisions: torch.Tensor  # bool [P, C]: decoded decisions per scored unit (pair, span) and class
+    facts: list[tuple]  # the decoded predictions as hashable tuples, e.g. (head, tail, label)
+    predictions: list  # the decoded predictions themselves (for the family's score)
+
+
+@dataclass(frozen=True)
+class Fp16Policy:
+    """Which nodes of an exported graph may run in fp16, by the module they were exported from.
+
+    `inside`: nodes of these module classes (and their submodules). `below`: nodes of submodules
+    of these classes, not of the class itself. `feeding`: (op, classes): nodes of those classes
+    that feed an `op` node, up to and including it. `fallback_ops`: an op-type policy for graphs
+    without module metadata (None: every op the converter can run in fp16)."""
+
+    inside: tuple[str, ...] = ()
+    below: tuple[str, ...] = ()
+    feeding: tuple[str, tuple[str, ...]] | None = None
+    fallback_ops: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One exported graph: its file, I/O names, dynamic axes, example inputs and precision policy.
+
+    `axes`: input name -> {axis: dimension name}; `dims(config)`: dimension name -> (min, max)
+    for the exporter; `example(config)`: example inputs in `inputs` order; `module(model)`: the
+    nn.Module to trace (tensor-only signature); `transformer(model)`: the transformer inside it,
+    traced with eager attention and fused for ONNX Runtime when asked (None: not a transformer).
+    `int8`: "dynamic" (per-channel weights, activations at run time), "static" (QDQ, calibrated
+    on the graph's inputs from real documents; only with ExportOptions.int8_head) or None."""
+
+    name: str
+    file: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    axes: Mapping[str, Mapping[int, str]]
+    dims: Callable[[Any], Mapping[str, tuple[int, int]]]
+    example: Callable[[Any], tuple[torch.Tensor, ...]]
+    module: Callable[[nn.Module], nn.Module]
+    transformer: Callable[[nn.Module], nn.Module] | None = None
+    fp16: Fp16Policy = Fp16Policy()
+    int8: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """A family's exported form, read by the generic exporter, validator, TensorRT builder and manifest.
+
+    `trt_profiles(config, settings)`: graph name -> optimization profiles. `parity_documents(featurizer)`:
+    documents every export is checked on (shapes the family must handle: long, crowded...).
+    `describe_documents(featurizer, docs, features)`: title -> facts about each parity document.
+    `manifest_model(config)`: the decoding settings recorded in (and checked against) the manifest.
+    `manifest_extras(config, report)`: further family-specific manifest entries."""
+
+    graphs: tuple[GraphSpec, ...]
+    trt_profiles: Callable[[Any, Any], dict[str, list[dict]]]
+    parity_documents: Callable[[Any], list]
+    describe_documents: Callable[[Any, list, list], dict]
+    manifest_model: Callable[[Any], dict]
+    manifest_extras: Callable[[Any, Any], dict] = lambda config, report: {}
+    kept_fp32: str = ""  # what the fp16 variant keeps in fp32, in words (for the manifest)
+
+    def graph(self, name: str) -> GraphSpec:
+        for g in self.graphs:
+            if g.name == name:
+                return g
+        raise KeyError(f"no graph {name!r} in this spec ({', '.join(g.name for g in self.graphs)})")
+
+
+class ModelFamily(ABC):
+    """One model family: its config class, featurizer, model, forward pass over named graphs,
+    decoding, loss, optimizer groups, scoring and export spec."""
+
+    model_type: ClassVar[str]
+    config_class: ClassVar[type]
+
+    # -- building -----------------------------------------------------------------------------
+    @abstractmethod
+    def build_model(self, config: Any, transformer: nn.Module) -> nn.Module:
+        """The trainable model around a (pretrained or freshly configured) transformer."""
+
+    @abstractmethod
+    def make_featurizer(self, tokenizer: Any, config: Any) -> Any:
+        """The featurizer shared by training and serving: `featurizer(docs) -> features`, each with `.length`."""
+
+    # -- the data path ------------------------------------------------------------------------
+    def featurize(self, featurizer: Any, docs: Sequence[Any]) -> list:
+        return featurizer(list(docs))
+
+    @abstractmethod
+    def collate(self, featurizer: Any, features: Sequence[Any]) -> Any:
+        """Padded tensors of one batch (an object with `.to(device)`)."""
+
+    @abstractmethod
+    def run(self, batch: Any, graphs: Graphs, config: Any, timer=NULL_TIMER) -> Any:
+        """The forward pass over the named graphs (whatever executes them)."""
+
+    @abstractmethod
+    def decode(self, batch: Any, raw: Any, config: Any, threshold: float | None = None,
+               top_k: int | None = None) -> list[list]:
+        """Raw outputs of one batch -> one list of predictions per document, in batch order."""
+
+    @abstractmethod
+    def parity_outputs(self, batch: Any, raw: Any, features: Sequence[Any], config: Any) -> list[ParityOutputs]:
+        """What export validation compares, per document of the batch."""
+
+    # -- training and evaluation --------------------------------------------------------------
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int]:
+        """Mean loss over the batch's scored units, and their number."""
+
+    @abstractmethod
+    def param_groups(self, model: nn.Module, args: Any) -> list[dict]:
+        """Optimizer parameter groups with their learning rates (from the training arguments)."""
+
+    @abstractmethod
+    def score(self, docs: Sequence[Any], predictions: Sequence[list], train_facts: set | None = None) -> Any:
+        """The family's metric over labelled documents (a `metrics.Scores`)."""
+
+    # -- graphs --------------------------------------------------------------------------------
+    @abstractmethod
+    def graphs(self, model: nn.Module) -> dict[str, Callable]:
+        """The PyTorch modules behind the export spec's graph names."""
+
+    @abstractmethod
+    def export_spec(self) -> ExportSpec:
+        """The family's graphs and precision policies, for export, validation and engines."""
+
+    def eager_reference(self, model: nn.Module) -> None:
+        """Switch the model to the original code's (slow) way of computing, for benchmark references."""
+        raise NotImplementedError(f"{self.model_type} has no eager reference mode")
+

@@ -1,0 +1,109 @@
+"""DocuNet behind the model-family contract (models/base.py)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ...documents import Document
+from ...metrics import Scores, score_relations
+from ...timing import NULL_TIMER
+from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
+from .batching import Batch, collate_features
+from .config import DocuNetConfig
+from .export_spec import EXPORT_SPEC
+from .featurize import DocFeatures, Featurizer
+from .losses import LOSSES, decode, relations_from_logits
+from .modeling import DocuNet, DocuNetEncoder, run_docunet
+
+Groups = list[tuple[torch.Tensor, torch.Tensor]]  # run_docunet's output: (doc indices, logits [b, N, N, R]) per grid size
+
+
+class DocuNetFamily(ModelFamily):
+    model_type = "docunet"
+    config_class = DocuNetConfig
+
+    def build_model(self, config: DocuNetConfig, transformer: nn.Module) -> DocuNet:
+        return DocuNet(config, transformer)
+
+    def make_featurizer(self, tokenizer, config: DocuNetConfig) -> Featurizer:
+        return Featurizer(tokenizer, config)
+
+    def collate(self, featurizer: Featurizer, features: Sequence[DocFeatures]) -> Batch:
+        return collate_features(featurizer, list(features))
+
+    def run(self, batch: Batch, graphs: Graphs, config: DocuNetConfig, timer=NULL_TIMER) -> Groups:
+        return run_docunet(batch, graphs["encoder"], graphs["head"], config, timer)
+
+    def decode(self, batch: Batch, raw: Groups, config: DocuNetConfig, threshold: float | None = None,
+               top_k: int | None = None) -> list[list]:
+        threshold = config.threshold if threshold is None else threshold
+        top_k = config.top_k if top_k is None else top_k
+        out: list[list] = [[] for _ in range(batch.batch_size)]
+        for docs, logits in raw:
+            rels = relations_from_logits(logits, batch.pair_mask[docs], config.relations, config.loss, threshold, top_k)
+            for local, r in zip(docs.tolist(), rels):
+                out[local] = r
+        return out
+
+    def parity_outputs(self, batch: Batch, raw: Groups, features: Sequence[DocFeatures], config: DocuNetConfig) -> list[ParityOutputs]:
+        """Per document: the logits of its real entity block, the decoded labels of its scored pairs, its relations."""
+        out: list[ParityOutputs | None] = [None] * batch.batch_size
+        for docs, logits in raw:
+            logits = logits.float().cpu()
+            rels = relations_from_logits(logits, batch.pair_mask[docs].cpu(), config.relations, config.loss, config.threshold, config.top_k)
+            for local, lg, rel in zip(docs.tolist(), logits, rels):
+                f = features[local]
+                e = f.num_entities
+                block = lg[:e, :e].clone()
+                pairs = torch.from_numpy(f.pairs)
+                dec = decode(block[pairs[:, 0], pairs[:, 1]], config.loss, config.threshold, config.top_k) if len(pairs) else \
+                    torch.zeros(0, block.shape[-1], dtype=torch.bool)
+                out[local] = ParityOutputs(block, dec, [(r.head, r.tail, r.label) for r in rel], rel)
+        return out  # type: ignore[return-value]
+
+    def loss(self, model: DocuNet, batch: Batch) -> tuple[torch.Tensor, int]:
+        """Mean loss over the scored pairs of the batch, and their number."""
+        loss_fn = LOSSES[model.config.loss]
+        total, count = None, 0
+        for docs, logits in model(batch):
+            n = min(logits.shape[1], batch.pair_mask.shape[1])
+            mask = batch.pair_mask[docs][:, :n, :n]
+            sel_logits = logits[:, :n, :n][mask]
+            sel_labels = batch.labels[docs][:, :n, :n][mask]
+            if sel_logits.shape[0] == 0:
+                continue
+            part = loss_fn(sel_logits, sel_labels) * sel_logits.shape[0]
+            total = part if total is None else total + part
+            count += sel_logits.shape[0]
+        if total is None:
+            return torch.zeros((), requires_grad=True), 0
+        return total / count, count
+
+    def param_groups(self, model: DocuNet, args: Any) -> list[dict]:
+        """Encoder (lr_encoder), extractors + bilinear (lr_classifier), projection + U-Net (lr_unet)."""
+        groups: dict[str, list] = {"encoder": [], "classifier": [], "unet": []}
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            key = "encoder" if name.startswith("encoder.") else "classifier" if ".classifier." in name else "unet"
+            groups[key].append(p)
+        lrs = {"encoder": args.lr_encoder, "classifier": args.lr_classifier, "unet": args.lr_unet}
+        return [{"params": ps, "lr": lrs[k], "name": k} for k, ps in groups.items() if ps]
+
+    def score(self, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
+        return score_relations(docs, predictions, train_facts)
+
+    def graphs(self, model: DocuNet) -> dict[str, nn.Module]:
+        return {"encoder": model.encoder, "head": model.head}
+
+    def export_spec(self) -> ExportSpec:
+        return EXPORT_SPEC
+
+    def eager_reference(self, model: DocuNet) -> None:
+        """Every encoder layer returns its attention probabilities (eager attention), as the original code runs."""
+        model.encoder = DocuNetEncoder(model.encoder.transformer, all_layer_attentions=True)
+
+
+FAMILY = DocuNetFamily()

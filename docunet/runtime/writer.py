@@ -1,0 +1,121 @@
+"""Streaming output of predictions: one JSON record per input (or a DocRED submission list), to a
+file or stdout, resumable, with a summary. `docunet-run` is a thin layer over `write_predictions`;
+Python callers and other engines (a Ray pipeline) write the same records with it."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Iterable
+
+from ..documents import PredictedRelation
+from .runtime import Prediction
+
+FORMATS = ("jsonl", "docred")
+
+
+def relation_record(p: Prediction, r: PredictedRelation, names: dict[str, str]) -> dict:
+    doc = p.document
+    return {"h": r.head, "t": r.tail, "h_name": doc.entities[r.head][0].name if doc else None,
+            "t_name": doc.entities[r.tail][0].name if doc else None, "r": r.label,
+            "relation": names.get(r.label, r.label), "score": round(r.score, 4)}
+
+
+def output_record(p: Prediction, names: dict[str, str]) -> dict:
+    """The JSONL record of one prediction: its relations, or the error with the input's line number."""
+    if p.error is not None:
+        return {"line": p.index + 1, "error": p.error}
+    return {"title": p.title, "relations": [relation_record(p, r, names) for r in p.relations]}
+
+
+def complete_lines(path: Path) -> int:
+    """Lines already written in full; a half-written last line is cut off (for resuming)."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return data[:keep].count(b"\n")
+
+
+@dataclass
+class RunSummary:
+    documents: int = 0
+    relations: int = 0
+    failed_lines: list[int] = field(default_factory=list)  # 1-based input lines
+    resumed_after: int = 0
+
+    def line(self, prog: str = "docunet-run") -> str:
+        where = f" (resumed after {self.resumed_after} lines)" if self.resumed_after else ""
+        text = f"{prog}: {self.documents} documents{where}, {self.relations} relations, {len(self.failed_lines)} failed"
+        if self.failed_lines:
+            shown = ", ".join(map(str, self.failed_lines[:20]))
+            text += f" (lines {shown}{', ...' if len(self.failed_lines) > 20 else ''})"
+        return text
+
+
+class PredictionWriter:
+    """Writes predictions in input order as JSONL records (`output_record`) or as one DocRED submission
+    list (`{"title", "h_idx", "t_idx", "r"}` per relation), flushing every `flush_every` records."""
+
+    def __init__(self, out: IO[str], fmt: str = "jsonl", relation_names: dict[str, str] | None = None, flush_every: int = 8):
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        self.out, self.fmt, self.names, self.flush_every = out, fmt, relation_names or {}, max(1, flush_every)
+        self.summary = RunSummary()
+        self._first = True
+        if fmt == "docred":
+            out.write("[")
+
+    def write(self, p: Prediction) -> None:
+        s = self.summary
+        s.documents += 1
+        s.relations += len(p.relations)
+        if p.error is not None:
+            s.failed_lines.append(p.index + 1)
+        if self.fmt == "jsonl":
+            self.out.write(json.dumps(output_record(p, self.names), ensure_ascii=False) + "\n")
+        else:
+            for r in p.relations:
+                record = {"title": p.title, "h_idx": r.head, "t_idx": r.tail, "r": r.label}
+                self.out.write(("" if self._first else ",") + "\n" + json.dumps(record, ensure_ascii=False))
+                self._first = False
+        if s.documents % self.flush_every == 0:
+            self.out.flush()
+
+    def finish(self) -> RunSummary:
+        if self.fmt == "docred":
+            self.out.write("\n]\n")
+        self.out.flush()
+        return self.summary
+
+
+def write_predictions(predictions: Iterable[Prediction], out_path: Path | None = None, fmt: str = "jsonl",
+                      relation_names: dict[str, str] | None = None, skip: int = 0, flush_every: int = 8,
+                      on_each: Callable[[Prediction], None] | None = None) -> RunSummary:
+    """Stream `predictions` to `out_path` (stdout when None). `skip` > 0 resumes: the predictions are for
+    the inputs after the first `skip` lines, which `out_path` already holds (see `complete_lines`);
+    new records are appended with their line numbers shifted accordingly."""
+    if skip and (out_path is None or fmt != "jsonl"):
+        raise ValueError("resuming needs an output file in jsonl format")
+    out = open(out_path, "a" if skip else "w", encoding="utf-8") if out_path is not None else sys.stdout
+    try:
+        writer = PredictionWriter(out, fmt, relation_names, flush_every)
+        writer.summary.resumed_after = skip
+        for p in predictions:
+            p.index += skip
+            writer.write(p)
+            if on_each is not None:
+                on_each(p)
+        return writer.finish()
+    finally:
+        out.flush()
+        if out is not sys.stdout:
+            out.close()
