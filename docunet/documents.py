@@ -8,7 +8,7 @@ Validation errors name where the document came from (file, line or index, title)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 
 class DataError(ValueError):
@@ -163,7 +163,3 @@ def document_from_docred(
             evidence = lab.get("evidence") or []
             relations.append(Relation(h, t, str(r), tuple(int(x) for x in evidence if isinstance(x, int))))
     return Document(title=title, sents=sents, entities=entities, relations=relations, source=source)
-
-
-def relation_labels_in(docs: Iterable[Document]) -> set[str]:
-    return {r.label for d in docs for r in (d.relations or [])}
