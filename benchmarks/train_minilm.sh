@@ -11,7 +11,7 @@ STOP_AFTER=${STOP_AFTER:-8}   # as REFERENCE.md section 7: schedule for 10 epoch
 mkdir -p runs
 run() {
   local name=$1; shift
-  docunet-train --encoder "$ENC" --out "runs/$name" --epochs "$EPOCHS" --stop-after "$STOP_AFTER" --seed 66 --quiet "$@" > "runs/$name.log" 2>&1
+  docunet-train --encoder "$ENC" --out "runs/$name" --epochs "$EPOCHS" --stop-after "$STOP_AFTER" --seed 66 --quiet --overwrite "$@" > "runs/$name.log" 2>&1
   echo "$name done: $(tail -n 1 runs/$name/train_log.jsonl)"
 }
 REDOCRED=(--train "$DATA/redocred/dev_revised.json[0:400]" --dev "$DATA/redocred/dev_revised.json[400:500]"

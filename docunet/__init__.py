@@ -11,5 +11,9 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 __version__ = "0.1.0"
 __all__ = ["DocuNetConfig", "DataError", "Document", "Mention", "PredictedRelation", "Relation", "Runtime", "__version__"]

@@ -6,15 +6,38 @@ strictly, so a reloaded model predicts exactly what the saved one did.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors.torch import load_model, save_model
 from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from .artifacts import CONFIG_FILE, WEIGHTS_FILE
 from .models import family_of, load_config
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Load without transformers' expected-but-alarming notices: the load report that lists the pooler
+    weights we leave out as UNEXPECTED, the weight-loading bar, and the tokenizer's note that config.json
+    names a docunet model."""
+    before, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_tokenizer(path: str | Path):
+    with quiet_transformers():
+        return AutoTokenizer.from_pretrained(str(path))
 
 
 def _without_pooler(factory, *args, **kwargs):
@@ -26,12 +49,14 @@ def _without_pooler(factory, *args, **kwargs):
 
 def load_pretrained_transformer(name_or_path: str) -> torch.nn.Module:
     """A pretrained encoder with fused (sdpa) attention."""
-    return _without_pooler(AutoModel.from_pretrained, name_or_path, attn_implementation="sdpa")
+    with quiet_transformers():
+        return _without_pooler(AutoModel.from_pretrained, name_or_path, attn_implementation="sdpa")
 
 
 def transformer_from_config(encoder_config: dict) -> torch.nn.Module:
-    cfg = AutoConfig.for_model(**encoder_config)
-    return _without_pooler(AutoModel.from_config, cfg, attn_implementation="sdpa")
+    with quiet_transformers():
+        cfg = AutoConfig.for_model(**encoder_config)
+        return _without_pooler(AutoModel.from_config, cfg, attn_implementation="sdpa")
 
 
 def encoder_config_dict(transformer: torch.nn.Module) -> dict:
@@ -60,5 +85,4 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[tor
     model = family.build_model(config, transformer_from_config(config.encoder_config))
     load_model(model, str(path / WEIGHTS_FILE), strict=True, device=str(device))
     model.to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    return model, family.make_featurizer(tokenizer, config)
+    return model, family.make_featurizer(load_tokenizer(path), config)

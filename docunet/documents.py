@@ -7,7 +7,7 @@ Validation errors name where the document came from (file, line or index, title)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 
@@ -34,12 +34,24 @@ class Relation:
 
 @dataclass(frozen=True)
 class PredictedRelation:
-    """A predicted relation between two entity indices of a document, with the model's score."""
+    """A predicted relation between two entity indices of a document.
+
+    `score` is probability-like, in (0, 1): the model's calibrated estimate that the relation holds
+    (Platt scaling of `margin` fitted on the dev set at training time and stored in config.json;
+    sigmoid(margin) for models without a calibration), so users can threshold it. `margin` is the
+    raw decision value: the relation's logit minus the model's decision bar (0 for the balanced
+    loss, the no-relation logit for the adaptive loss); the relation is predicted when it exceeds
+    the decoding threshold (0 unless overridden) and is among the pair's top-k labels.
+    `relation` is the readable relation name, `head_name` / `tail_name` the entities' first mentions."""
 
     head: int
     tail: int
     label: str
     score: float
+    margin: float = 0.0
+    relation: str = ""
+    head_name: str = ""
+    tail_name: str = ""
 
 
 @dataclass
@@ -70,21 +82,28 @@ class Document:
         return [(h, t) for h in range(n) for t in range(n) if h != t]
 
 
-def where(source: str, title: str | None) -> str:
-    return f"{source} (title {title!r})" if title else source
+def data_error(source: str, problem: str, field_name: str | None = None, title: str | None = None) -> DataError:
+    """The one form of every data error: `file:line: what is wrong (field F; title 'T')`."""
+    context = "; ".join(x for x in (f"field {field_name}" if field_name else "", f"title {title!r}" if title else "") if x)
+    return DataError(f"{source}: {problem}" + (f" ({context})" if context else ""))
 
 
 def _fail(source: str, title: str | None, field_name: str, problem: str) -> DataError:
-    return DataError(f"{where(source, title)}: field '{field_name}': {problem}")
+    return data_error(source, problem, field_name, title)
 
 
 def _require(obj: dict, key: str, kind: type | tuple[type, ...], source: str, title: str | None) -> Any:
     if key not in obj:
-        raise _fail(source, title, key, "missing")
+        raise _fail(source, title, key, "required field is missing")
     value = obj[key]
     if not isinstance(value, kind):
         raise _fail(source, title, key, f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
     return value
+
+
+def json_kind(obj: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}.get(
+        type(obj), type(obj).__name__)
 
 
 def document_from_docred(
@@ -99,7 +118,7 @@ def document_from_docred(
     minimum entity count (the runtime needs 2 to have a pair).
     """
     if not isinstance(obj, dict):
-        raise DataError(f"{source}: expected a JSON object with keys title, sents, vertexSet, got {type(obj).__name__}")
+        raise data_error(source, f"expected a JSON object (a document with title, sents, vertexSet), got {json_kind(obj)}")
     title = obj.get("title") if isinstance(obj.get("title"), str) else None
     title = _require(obj, "title", str, source, title)
     sents = _require(obj, "sents", list, source, title)
@@ -124,7 +143,7 @@ def document_from_docred(
                 raise _fail(source, title, f, "expected a mention object")
             for key in ("sent_id", "pos"):
                 if key not in m:
-                    raise _fail(source, title, f"{f}.{key}", "missing")
+                    raise _fail(source, title, f"{f}.{key}", "required field is missing")
             sid, pos = m["sent_id"], m["pos"]
             if not isinstance(sid, int) or not 0 <= sid < len(sents):
                 raise _fail(source, title, f"{f}.sent_id", f"{sid!r} is not a sentence index (document has {len(sents)} sentences)")
@@ -153,7 +172,7 @@ def document_from_docred(
                 raise _fail(source, title, f, "expected an object with h, t, r")
             for key in ("h", "t", "r"):
                 if key not in lab:
-                    raise _fail(source, title, f"{f}.{key}", "missing")
+                    raise _fail(source, title, f"{f}.{key}", "required field is missing")
             h, t, r = lab["h"], lab["t"], lab["r"]
             for key, v in (("h", h), ("t", t)):
                 if not isinstance(v, int) or not 0 <= v < len(entities):

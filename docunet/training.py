@@ -6,6 +6,7 @@ Every epoch appends one JSON line (loss, dev P/R/F1/Ign F1, seconds, peak memory
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .artifacts import CONFIG_FILE
 from .checkpoint import load_checkpoint, save_checkpoint
 from .documents import Document
 from .inference import predict_documents
@@ -132,8 +134,13 @@ def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_do
     summary = {"args": asdict(args), "best_dev_f1": best, "epochs": history}
     best_epoch = max(history, key=lambda r: r["dev_f1"])
     summary["best_epoch"] = best_epoch
+    best_model, best_feat = load_checkpoint(out_dir, device)
+    updates = family.calibrate(best_model, best_feat, dev_docs)  # probability-like scores, fitted on dev
+    if updates:
+        best_model.config = dataclasses.replace(best_model.config, **updates)
+        best_model.config.save(out_dir / CONFIG_FILE)
+        summary["calibration"] = updates
     if test_docs:
-        best_model, best_feat = load_checkpoint(out_dir, device)
         test_scores, _ = evaluate_docs(best_model, best_feat, test_docs, facts, args.eval_batch_size, args.precision)
         summary["test"] = test_scores.as_dict()
     (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -34,6 +34,11 @@ def test_tiny_model_fits_and_reloads_identically(tokenizer, tmp_path):
     # identical logits from the in-memory best and the reloaded checkpoint
     cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert cfg["relations"] == ["Na", "employer", "birthplace", "headquarters"] and cfg["grid_size"] == 42
+    # probability-like scores: Platt scaling fitted on dev at the end of training, a > 0 (a larger margin is surer)
+    a, b = cfg["score_calibration"]
+    assert a > 0 and summary["calibration"]["score_calibration"] == [a, b]
+    rels = [r for p in predict_documents(reloaded, rfeat, docs) for r in p]
+    assert rels and all(0 < r.score < 1 for r in rels) and all(r.relation == r.label for r in rels)
     again, _ = load_checkpoint(tmp_path / "ckpt")
     from docunet.models.docunet.batching import collate_features
     batch = collate_features(rfeat, rfeat(docs[:5]))

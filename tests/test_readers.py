@@ -3,7 +3,7 @@ import json
 import pytest
 
 from docunet.documents import DataError
-from docunet.readers import DataSpec, load_documents, load_rel2id, read_eog, relation_vocab_for
+from docunet.readers import EMPTY_LINE, DataSpec, count_records, iter_records, load_documents, load_rel2id, read_eog, relation_vocab_for
 
 from tests.conftest import data_path
 
@@ -36,17 +36,18 @@ def test_slice_spec(tmp_path):
     assert str(DataSpec.parse(f"{f}[:2]")).endswith("[:2]")
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda d: d.pop("sents"), "'sents': missing"),
-    (lambda d: d["vertexSet"][0][0].update(pos=[3, 9]), "vertexSet[0][0].pos"),
-    (lambda d: d["vertexSet"][0][0].update(sent_id=4), "vertexSet[0][0].sent_id"),
-    (lambda d: d["vertexSet"].append([]), "vertexSet[2]': entity without mentions"),
-    (lambda d: d["labels"][0].update(r="P999"), "labels[0].r"),
-    (lambda d: d["labels"][0].update(h=7), "labels[0].h"),
-    (lambda d: d["labels"][0].pop("t"), "labels[0].t"),
-    (lambda d: d.update(sents=[]), "empty document"),
+@pytest.mark.parametrize("mutate, problem, field", [
+    (lambda d: d.pop("sents"), "required field is missing", "sents"),
+    (lambda d: d["vertexSet"][0][0].update(pos=[3, 9]), "span [3, 9] is outside sentence 0", "vertexSet[0][0].pos"),
+    (lambda d: d["vertexSet"][0][0].update(sent_id=4), "4 is not a sentence index", "vertexSet[0][0].sent_id"),
+    (lambda d: d["vertexSet"].append([]), "entity without mentions", "vertexSet[2]"),
+    (lambda d: d["labels"][0].update(r="P999"), "relation 'P999' is not in the relation vocabulary", "labels[0].r"),
+    (lambda d: d["labels"][0].update(h=7), "7 is not an entity index", "labels[0].h"),
+    (lambda d: d["labels"][0].pop("t"), "required field is missing", "labels[0].t"),
+    (lambda d: d.update(sents=[]), "empty document", "sents"),
 ])
-def test_validation_names_file_line_title_and_field(tmp_path, mutate, field):
+def test_validation_names_file_line_title_and_field(tmp_path, mutate, problem, field):
+    """One form everywhere: `file:line: what is wrong (field F; title 'T')`."""
     bad = json.loads(json.dumps(GOOD))
     bad["title"] = "Bad one"
     mutate(bad)
@@ -54,7 +55,7 @@ def test_validation_names_file_line_title_and_field(tmp_path, mutate, field):
     with pytest.raises(DataError) as err:
         load_documents(f, relation_vocab=["Na", "P108"])
     msg = str(err.value)
-    assert f"{f}:2" in msg and "'Bad one'" in msg and field in msg
+    assert msg.startswith(f"{f}:2: {problem}") and msg.endswith(f"(field {field}; title 'Bad one')"), msg
 
 
 def test_broken_json_line_is_named(tmp_path):
@@ -84,7 +85,7 @@ def test_eog_reader(tmp_path):
 def test_eog_reader_names_bad_line(tmp_path):
     f = tmp_path / "t.data"
     f.write_text(EOG_LINE + EOG_LINE.replace("\t2:4\t3:5\t0:1", "\t2:4\t3:9\t0:1"))
-    with pytest.raises(DataError, match=r"t.data:2 .*span"):
+    with pytest.raises(DataError, match=r"t.data:2: entity D2: mention 1: span 4-9 is outside sentence 1 \(title '123'\)"):
         read_eog(f)
 
 
@@ -100,3 +101,41 @@ def test_real_redocred_with_rel2id():
     assert vocab[0] == "Na" and len(vocab) == 97
     docs = load_documents(f"{data_path('redocred', 'dev_revised.json')}[0:50]", vocab)
     assert len(docs) == 50 and docs[0].title.startswith("Willi Schneider")
+
+
+def test_records_report_errors_with_file_line_and_what_is_wrong(tmp_path):
+    """The one reader: a truncated line names its own column, a JSON list on a line is not a document,
+    blank lines are records (not counted by slices), and every source is file:line."""
+    truncated = '{"title": "T", "sents": [["a"]'  # cut off after a value: the error points at its end, not at line 2
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps(GOOD) + "\n" + truncated + "\n\n" + json.dumps([1, 2]) + "\n" + json.dumps(dict(GOOD, title="last")))
+    recs = list(iter_records(f))
+    assert [r.source for r in recs] == [f"{f}:{i}" for i in range(1, 6)]
+    assert recs[0].error is None and recs[0].value["title"] == "T"
+    assert recs[1].error.startswith("not valid JSON (") and f"at column {len(truncated) + 1})" in recs[1].error
+    assert recs[2].error == EMPTY_LINE
+    assert recs[3].value == [1, 2]
+    assert count_records(f) == 5
+    assert [r.source for r in iter_records(f"{f}[1:3]")] == [f"{f}:2", f"{f}:3", f"{f}:4"]  # the blank line rides along
+    assert [r.value["title"] for r in iter_records(f"{f}[-1:]")] == ["last"]
+    assert [r.source for r in iter_records(f"{f}[-2:]")] == [f"{f}:3", f"{f}:4", f"{f}:5"]  # a blank line goes with the next document
+    assert count_records(f"{f}[-2:]") == 3
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.jsonl", "no such file"),
+    (lambda p: p, "is a directory, not a file"),
+])
+def test_unusable_paths_are_named(tmp_path, make, message):
+    with pytest.raises(DataError, match=message):
+        load_documents(make(tmp_path))
+
+
+def test_json_list_file_errors_and_slices(tmp_path):
+    f = tmp_path / "l.json"
+    f.write_text(json.dumps([dict(GOOD, title=f"d{i}") for i in range(4)]))
+    assert [d.title for d in load_documents(f"{f}[1:-1]")] == ["d1", "d2"]
+    g = tmp_path / "bad.json"
+    g.write_text('[{"title": "x",\n "sents": ]')
+    with pytest.raises(DataError, match=r"bad.json: not a valid JSON file \(Expecting value at line 2 column 11\)"):
+        load_documents(g)

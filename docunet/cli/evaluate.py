@@ -1,18 +1,17 @@
-"""docunet-eval: score a checkpoint on labelled data, or score a DocRED-format submission file."""
+"""docunet-eval: score a model (checkpoint or export) on labelled data, or score a DocRED-format submission file."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import click
-import torch
 
-from ..checkpoint import load_checkpoint
 from ..documents import DataError
-from ..inference import DEFAULT_BATCH_SIZE, predict_documents
-from ..metrics import iter_facts, score_facts, to_docred_submission, train_facts
+from ..inference import DEFAULT_BATCH_SIZE
+from ..metrics import score_facts, to_docred_submission, train_facts
 from ..readers import load_documents
-from .common import fail_on_data_error, pick_device
+from ..runtime import Runtime
+from .common import CONTEXT, Command, DeviceType, InputType, ModelDirType, check_output, clean_errors, pick_device
 
 
 def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
@@ -26,41 +25,52 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
     for i, x in enumerate(data):
         if not isinstance(x, dict) or not all(k in x for k in ("title", "h_idx", "t_idx", "r")):
             raise DataError(f"{path}#{i}: expected an object with title, h_idx, t_idx, r")
-        facts.append((x["title"], int(x["h_idx"]), int(x["t_idx"]), x["r"]))
+        try:
+            facts.append((str(x["title"]), int(x["h_idx"]), int(x["t_idx"]), str(x["r"])))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}#{i}: h_idx and t_idx must be entity indices ({exc})") from exc
     return facts
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="A docunet-train output directory.")
-@click.option("--data", "data_spec", default=None, help="Labelled data to predict and score (FILE or FILE[start:stop]).")
-@click.option("--predictions", type=click.Path(exists=True, path_type=Path), default=None, help="A DocRED submission to score instead of a checkpoint.")
-@click.option("--gold", "gold_spec", default=None, help="Labelled data the --predictions are scored against.")
-@click.option("--train-facts", "facts_spec", default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
-@click.option("--write-predictions", type=click.Path(path_type=Path), default=None, help="Write the checkpoint's predictions as a DocRED submission.")
-@click.option("--batch-size", default=DEFAULT_BATCH_SIZE)
+@click.command(cls=Command, context_settings=CONTEXT)
+@click.option("--model", "--checkpoint", "model_dir", type=ModelDirType(), default=None,
+              help="A docunet-train checkpoint or a docunet-export directory to predict with.")
+@click.option("--data", "data_spec", type=InputType(stdin=False), default=None, help="Labelled data to predict and score (FILE or FILE[start:stop]).")
+@click.option("--predictions", type=InputType(stdin=False), default=None, help="A DocRED submission to score instead of a model.")
+@click.option("--gold", "gold_spec", type=InputType(stdin=False), default=None, help="Labelled data the --predictions are scored against.")
+@click.option("--train-facts", "facts_spec", type=InputType(stdin=False), default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
+@click.option("--write-predictions", type=click.Path(path_type=Path), default=None, help="Write the model's predictions as a DocRED submission.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --write-predictions file.")
+@click.option("--batch-size", type=click.IntRange(1), default=DEFAULT_BATCH_SIZE)
 @click.option("--threshold", type=float, default=None, help="Override the model's decision threshold.")
-@click.option("--top-k", type=int, default=None, help="Override the model's top-k.")
-@click.option("--device", default="auto")
-@fail_on_data_error
-def main(checkpoint, data_spec, predictions, gold_spec, facts_spec, write_predictions, batch_size, threshold, top_k, device):
-    """Print precision, recall, F1 and Ign F1 as JSON."""
-    facts = train_facts(load_documents(facts_spec)) if facts_spec else None
+@click.option("--top-k", type=click.IntRange(0), default=None, help="Override the model's top-k (0: no limit).")
+@click.option("--device", type=DeviceType(), default="auto", help="auto, cpu, cuda or cuda:N.")
+@clean_errors
+def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold, top_k, device):
+    """Print precision, recall, F1 and Ign F1 as JSON (binary P/R/F1 for CDR/GDA-style data)."""
     if predictions is not None:
         if gold_spec is None:
             raise click.UsageError("--predictions needs --gold")
+        if model_dir is not None or data_spec is not None:
+            raise click.UsageError("give --predictions with --gold, or --model with --data, not both")
+    elif model_dir is None or data_spec is None:
+        raise click.UsageError("give --model (or --checkpoint) and --data, or --predictions and --gold")
+    check_output(write_predictions, overwrite=overwrite, option="--write-predictions")
+    facts = train_facts(load_documents(facts_spec)) if facts_spec else None
+    if predictions is not None:
         gold = load_documents(gold_spec)
-        preds = read_submission(predictions)
+        scores = score_facts(read_submission(Path(predictions)), gold, facts)
     else:
-        if checkpoint is None or data_spec is None:
-            raise click.UsageError("give --checkpoint and --data, or --predictions and --gold")
-        model, featurizer = load_checkpoint(checkpoint, pick_device(device))
-        gold = load_documents(data_spec, model.config.relations)
-        with torch.inference_mode():
-            rels = predict_documents(model, featurizer, gold, batch_size, threshold, top_k)
-        preds = list(iter_facts(gold, rels))
+        rt = Runtime.load(model_dir, device=str(pick_device(device)))
+        gold = load_documents(data_spec, getattr(rt.config, "relations", None))
+        results = list(rt.predict(gold, batch_size=batch_size, threshold=threshold, top_k=top_k))
+        failed = [p for p, d in zip(results, gold) if p.error is not None and d.num_entities >= 2]  # < 2 entities: no pair
+        if failed:
+            raise DataError(f"{len(failed)} of {len(gold)} documents could not be scored; the first: {failed[0].error}")
+        rels = [p.relations for p in results]
         if write_predictions:
             Path(write_predictions).write_text(json.dumps(to_docred_submission(gold, rels)) + "\n")
-    scores = score_facts(preds, gold, facts)
+        scores = rt.family.score(gold, rels, facts)
     click.echo(json.dumps(scores.as_dict(), indent=2))
 
 

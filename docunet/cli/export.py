@@ -14,7 +14,7 @@ from ..artifacts import ManifestError
 from ..engines.tensorrt import TensorRTUnavailable, TrtSettings
 from ..export import ExportError, ExportOptions, ParityError, export_checkpoint
 from ..export.exporter import PRECISIONS
-from .common import default_of, fail_on_data_error
+from .common import CONTEXT, Command, InputType, ModelDirType, clean_errors, default_of
 
 E = functools.partial(default_of, ExportOptions)
 TRT = functools.partial(default_of, TrtSettings)
@@ -102,8 +102,8 @@ def _summary(result, quiet: bool) -> None:
             echo(f"TensorRT engine {e['file']}: {len(e['profiles'])} profiles, built in {e['build_seconds']:.1f} s")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="A docunet-train checkpoint directory.")
+@click.command(cls=Command, context_settings=CONTEXT)
+@click.option("--checkpoint", required=True, type=ModelDirType(export=False), help="A docunet-train checkpoint directory.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory (new, empty, or a previous export to replace).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=E("precision"),
               help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
@@ -114,27 +114,27 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--ort-fusions/--no-ort-fusions", default=None,
               help="Fuse the encoder for ONNX Runtime (MultiHeadAttention, SkipLayerNorm, BiasGelu contrib ops; exact). "
                    "Default: on for int8, off for fp32 (the plain fp32 graph also builds TensorRT engines).")
-@click.option("--opset", default=E("opset"), help="ONNX opset (the dynamo exporter needs >= 18; TensorRT parses 9..24).")
-@click.option("--eval-data", default=None, help="Labelled data (FILE or FILE[start:stop]): F1 of the exported and the PyTorch model.")
-@click.option("--train-facts", "facts_spec", default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
-@click.option("--sample-data", default=None, help="Extra documents for the parity check (synthetic long / many-entity documents are always used).")
-@click.option("--sample-limit", default=E("sample_limit"), help="At most this many documents from --sample-data.")
-@click.option("--batch-size", default=E("batch_size"), help="Documents per batch during validation (padded batches).")
-@click.option("--threads", type=int, default=None, help="Threads for ONNX Runtime and the PyTorch reference (default: the libraries' choice).")
-@click.option("--tolerance", default=E("tolerance"), help="fp32: largest allowed |logit difference| to PyTorch.")
-@click.option("--fp32-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+@click.option("--opset", type=click.IntRange(18, 24), default=E("opset"), help="ONNX opset (the dynamo exporter needs >= 18; TensorRT parses 9..24).")
+@click.option("--eval-data", type=InputType(stdin=False), default=None, help="Labelled data (FILE or FILE[start:stop]): F1 of the exported and the PyTorch model.")
+@click.option("--train-facts", "facts_spec", type=InputType(stdin=False), default=None, help="Training data whose facts Ign F1 ignores (FILE or FILE[start:stop]).")
+@click.option("--sample-data", type=InputType(stdin=False), default=None, help="Extra documents for the parity check (synthetic long / many-entity documents are always used).")
+@click.option("--sample-limit", type=click.IntRange(0), default=E("sample_limit"), help="At most this many documents from --sample-data.")
+@click.option("--batch-size", type=click.IntRange(1), default=E("batch_size"), help="Documents per batch during validation (padded batches).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Threads for ONNX Runtime and the PyTorch reference (default: the libraries' choice).")
+@click.option("--tolerance", type=float, default=E("tolerance"), help="fp32: largest allowed |logit difference| to PyTorch.")
+@click.option("--fp32-from", type=ModelDirType(checkpoint=False), default=None,
               help="Reuse the graphs of an fp32 export of the same checkpoint instead of exporting again.")
 @click.option("--tensorrt", is_flag=True, help="Also build TensorRT engines (needs TensorRT 10.12+ and a GPU).")
 @click.option("--seq-buckets", default=",".join(map(str, TRT("seq_buckets"))), help="TensorRT: encoder window-length buckets, one profile each.")
 @click.option("--doc-buckets", default=",".join(map(str, TRT("doc_buckets"))), help="TensorRT: head document-length buckets, one profile each.")
-@click.option("--max-windows", default=TRT("max_windows"), help="TensorRT: largest encoder batch (windows).")
-@click.option("--max-docs", default=TRT("max_docs"), help="TensorRT: largest head batch (documents).")
-@click.option("--max-grid", type=int, default=None, help="TensorRT: largest grid N (default grid_size + 2 * grid_step).")
-@click.option("--workspace-gb", default=TRT("workspace_gb"), help="TensorRT: builder workspace.")
+@click.option("--max-windows", type=click.IntRange(1), default=TRT("max_windows"), help="TensorRT: largest encoder batch (windows).")
+@click.option("--max-docs", type=click.IntRange(1), default=TRT("max_docs"), help="TensorRT: largest head batch (documents).")
+@click.option("--max-grid", type=click.IntRange(4), default=None, help="TensorRT: largest grid N (default grid_size + 2 * grid_step).")
+@click.option("--workspace-gb", type=click.FloatRange(0, min_open=True), default=TRT("workspace_gb"), help="TensorRT: builder workspace.")
 @click.option("--timing-cache", type=click.Path(path_type=Path), default=None, help="TensorRT: timing cache file (default OUT/tensorrt/timing.cache).")
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
-@fail_on_data_error
+@clean_errors
 def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):

@@ -161,6 +161,11 @@ class ModelFamily(ABC):
     def export_spec(self) -> ExportSpec:
         """The family's graphs and precision policies, for export, validation and engines."""
 
+    def calibrate(self, model: nn.Module, featurizer: Any, docs: Sequence[Any]) -> dict:
+        """Config updates that make the model's scores probability-like, fitted on labelled documents
+        (DocuNet: Platt scaling of the decision margin); {} when the family has none."""
+        return {}
+
     def eager_reference(self, model: nn.Module) -> None:
         """Switch the model to the original code's (slow) way of computing, for benchmark references."""
         raise NotImplementedError(f"{self.model_type} has no eager reference mode")

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from transformers import AutoTokenizer
 
 from ..artifacts import export_label, is_checkpoint, is_export, source_checkpoint, verify_manifest
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, load_tokenizer
 from ..engines.onnxruntime import OrtGraph
 from ..engines.tensorrt import TensorRTUnavailable, TrtGraph, require_tensorrt
 from ..models import family_of, load_config
@@ -81,7 +80,7 @@ def _open_export(model_dir: Path) -> tuple[dict, Any, ModelFamily, Any]:
     manifest = verify_manifest(model_dir)
     config = load_config(model_dir / manifest["config_file"])
     family = family_of(config)
-    return manifest, config, family, family.make_featurizer(AutoTokenizer.from_pretrained(str(model_dir)), config)
+    return manifest, config, family, family.make_featurizer(load_tokenizer(model_dir), config)
 
 
 def onnxruntime_backend(model_dir: Path, device: str = "cpu", threads: int | None = None) -> Backend:

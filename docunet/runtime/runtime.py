@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import itertools
 import os
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from ..documents import DataError, Document, PredictedRelation, document_from_docred
+from ..documents import DataError, Document, PredictedRelation, data_error, document_from_docred, json_kind
 from ..inference import DEFAULT_BATCH_SIZE, batch_indices, run_batch
 from ..timing import NULL_TIMER
 from .backends import Backend, load_backend
@@ -72,6 +73,8 @@ class Runtime:
                 raise ValueError(f"grid_fit does not apply to {self.family.model_type} models")
             self.config = dataclasses.replace(self.config, grid_fit=int(grid_fit))
         self.featurizer = backend.featurizer
+        self._noted: set[str] = set()
+        self.on_note: Callable[[str], None] = lambda message: warnings.warn(message, InputWarning, stacklevel=2)
         self.chunk_batches = chunk_batches
         self.prefetch = prefetch
         self.workers = workers
@@ -96,13 +99,13 @@ class Runtime:
         try:
             if isinstance(item, dict):
                 source = item.get("_source")
-                return document_from_docred(item, source if isinstance(source, str) else f"document {index}", require_entities=2)
+                return document_from_docred(item, source if isinstance(source, str) else f"item {index + 1}", require_entities=2)
             if isinstance(item, Document):
                 if item.num_entities < 2:
-                    raise DataError(f"{item.source or f'document {index}'} (title {item.title!r}): field 'vertexSet': "
-                                    f"has {item.num_entities} entities, at least 2 are needed for a relation")
+                    raise data_error(item.source or f"item {index + 1}", f"has {item.num_entities} entities, at least 2 are "
+                                     "needed for a relation", "vertexSet", item.title)
                 return item
-            raise DataError(f"document {index}: expected a Document or a dict, got {type(item).__name__}")
+            raise data_error(f"item {index + 1}", f"expected a Document or a DocRED-style dict, got {json_kind(item)}")
         except DataError as exc:
             title = item.get("title") if isinstance(item, dict) and isinstance(item.get("title"), str) else None
             return Prediction(index, title, error=str(exc))
@@ -126,7 +129,23 @@ class Runtime:
                 except Exception as exc:  # noqa: BLE001
                     done[i] = Prediction(chunk[i][0], docs[i].title, error=f"{docs[i].source}: cannot featurize: {exc}")
                     docs[i] = None
+        self._report_notes()
         return done, docs, features
+
+    def _report_notes(self) -> None:
+        """Say once per kind what the input does that the model was not trained for (unknown entity types...)."""
+        notes = getattr(self.featurizer, "notes", None)
+        if not notes:
+            return
+        for message in list(notes):
+            if message not in self._noted:
+                self._noted.add(message)
+                self.on_note(message)
+
+    @property
+    def notes(self) -> dict[str, int]:
+        """Input the model was not trained for, seen so far: message -> how many mentions (or items)."""
+        return dict(getattr(self.featurizer, "notes", None) or {})
 
     # -- model calls ---------------------------------------------------------------------------
     def _run_batch(self, feats: list[Any], threshold: float | None, top_k: int | None, timer) -> list[list[PredictedRelation]]:
@@ -136,7 +155,7 @@ class Runtime:
             with timer("decode"):
                 return self.family.decode(batch, raw, self.config, threshold, top_k)
 
-    def _run_group(self, chunk, docs, features, idx: list[int], threshold, top_k, timer) -> list[Prediction]:
+    def _run_group(self, chunk, docs, features, idx: list[int], threshold, top_k, timer, on_batch=None) -> list[Prediction]:
         """One batch; if it fails, its documents one by one, so one document cannot fail the batch."""
         try:
             rels = self._run_batch([features[i] for i in idx], threshold, top_k, timer)
@@ -147,11 +166,14 @@ class Runtime:
                     rels.append(self._run_batch([features[i]], threshold, top_k, timer)[0])
                 except Exception as exc:  # noqa: BLE001
                     rels.append(exc)
-        return [Prediction(chunk[i][0], docs[i].title, error=f"{docs[i].source}: model failed: {r}", document=docs[i])
-                if isinstance(r, Exception) else Prediction(chunk[i][0], docs[i].title, r, document=docs[i])
-                for i, r in zip(idx, rels)]
+        out = [Prediction(chunk[i][0], docs[i].title, error=f"{docs[i].source}: model failed: {r}", document=docs[i])
+               if isinstance(r, Exception) else Prediction(chunk[i][0], docs[i].title, _named(r, docs[i]), document=docs[i])
+               for i, r in zip(idx, rels)]
+        if on_batch is not None:
+            on_batch(len(idx))
+        return out
 
-    def _start_chunk(self, chunk, prepared, batch_size, threshold, top_k, timer, pool) -> Callable[[], list[Prediction]]:
+    def _start_chunk(self, chunk, prepared, batch_size, threshold, top_k, timer, pool, on_batch=None) -> Callable[[], list[Prediction]]:
         """Run a chunk's batches (queued on `pool` when there is one); the returned function waits for
         them and gives the chunk's predictions in input order."""
         done, docs, features = prepared
@@ -159,7 +181,8 @@ class Runtime:
         # sorted by length only, also with grid_fit: sorting by grid first saves head calls but pads the
         # encoder more, which measured slower (10.4 vs 9.6 docs/s, int8, grid_fit 14)
         groups = [[good[g] for g in group] for group in batch_indices([features[i].length for i in good], batch_size)]
-        run = functools.partial(self._run_group, chunk, docs, features, threshold=threshold, top_k=top_k, timer=timer)
+        run = functools.partial(self._run_group, chunk, docs, features, threshold=threshold, top_k=top_k, timer=timer,
+                                on_batch=on_batch)
         outs = [(pool.submit if pool is not None else _run_now)(run, g) for g in groups]
 
         def finish() -> list[Prediction]:
@@ -193,6 +216,7 @@ class Runtime:
                       timer=NULL_TIMER, start: int = 0) -> list[Prediction]:
         """The pure one-batch step: one Prediction per item, in order (indices from `start`), errors as
         results; the items' documents run as one model call (one by one if that call fails)."""
+        _check_decoding(1, top_k)
         chunk = list(enumerate(items, start))
         with timer("featurize"):
             prepared = self._prepare(chunk)
@@ -205,8 +229,10 @@ class Runtime:
         return results  # type: ignore[return-value]
 
     def predict(self, documents: Iterable[Any], batch_size: int = DEFAULT_BATCH_SIZE, threshold: float | None = None,
-                top_k: int | None = None, timer=NULL_TIMER) -> Iterator[Prediction]:
-        """Yield one Prediction per input, in input order, reading the input lazily."""
+                top_k: int | None = None, timer=NULL_TIMER, on_batch: Callable[[int], None] | None = None) -> Iterator[Prediction]:
+        """Yield one Prediction per input, in input order, reading the input lazily. `on_batch(n)` is called
+        (from any worker thread) each time a batch of n documents has run: progress between results."""
+        _check_decoding(batch_size, top_k)
         chunk_size = max(1, batch_size * self.chunk_batches)
         numbered = enumerate(documents)
         chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
@@ -217,13 +243,30 @@ class Runtime:
                 stack.callback(models.shutdown, wait=True, cancel_futures=True)
             started: collections.deque[Callable[[], list[Prediction]]] = collections.deque()
             for chunk, prepared in self._prepared_chunks(chunks, timer, stack):
-                started.append(self._start_chunk(chunk, prepared, batch_size, threshold, top_k, timer, models))
+                started.append(self._start_chunk(chunk, prepared, batch_size, threshold, top_k, timer, models, on_batch))
                 # with workers, the next chunk's batches are queued before this chunk's are collected, so no
                 # worker waits at the end of a chunk
                 while len(started) > (1 if models is not None else 0):
                     yield from started.popleft()()
             while started:
                 yield from started.popleft()()
+
+
+class InputWarning(UserWarning):
+    """Input the model was not trained for (an unknown entity type...): it runs, but say so."""
+
+
+def _check_decoding(batch_size: int, top_k: int | None) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"top_k must be >= 0 (0: no limit), got {top_k!r}")
+
+
+def _named(relations: list, doc: Document) -> list:
+    """Relations with their entities' names (the first mention of each), as the CLI writes them."""
+    return [dataclasses.replace(r, head_name=doc.entities[r.head][0].name, tail_name=doc.entities[r.tail][0].name)
+            if isinstance(r, PredictedRelation) else r for r in relations]
 
 
 def _run_now(fn: Callable, *args: Any) -> Future:

@@ -16,11 +16,15 @@ from .runtime import Prediction
 FORMATS = ("jsonl", "docred")
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def relation_record(p: Prediction, r: PredictedRelation, names: dict[str, str]) -> dict:
-    doc = p.document
-    return {"h": r.head, "t": r.tail, "h_name": doc.entities[r.head][0].name if doc else None,
-            "t_name": doc.entities[r.tail][0].name if doc else None, "r": r.label,
-            "relation": names.get(r.label, r.label), "score": round(r.score, 4)}
+    """h, t: entity indices; h_name, t_name: their first mentions; r: the relation code, relation: its
+    readable name; score: probability-like in (0, 1); margin: the raw decision value (see PredictedRelation)."""
+    return {"h": r.head, "t": r.tail, "h_name": r.head_name, "t_name": r.tail_name, "r": r.label,
+            "relation": r.relation or names.get(r.label, r.label), "score": round(r.score, 4), "margin": round(r.margin, 4)}
 
 
 def output_record(p: Prediction, names: dict[str, str]) -> dict:
@@ -53,8 +57,9 @@ class RunSummary:
     resumed_after: int = 0
 
     def line(self, prog: str = "docunet-run") -> str:
-        where = f" (resumed after {self.resumed_after} lines)" if self.resumed_after else ""
-        text = f"{prog}: {self.documents} documents{where}, {self.relations} relations, {len(self.failed_lines)} failed"
+        where = f" (resumed after {plural(self.resumed_after, 'line')})" if self.resumed_after else ""
+        text = (f"{prog}: {plural(self.documents, 'document')}{where}, {plural(self.relations, 'relation')}, "
+                f"{len(self.failed_lines)} failed")
         if self.failed_lines:
             shown = ", ".join(map(str, self.failed_lines[:20]))
             text += f" (lines {shown}{', ...' if len(self.failed_lines) > 20 else ''})"

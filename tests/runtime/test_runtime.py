@@ -62,7 +62,8 @@ def test_bad_documents_get_errors_and_never_fail_the_batch(checkpoint, docs):
              BadInput("x:5", "not valid JSON"), as_dict(docs[1])]
     got = list(Runtime.load(checkpoint, backend="torch").predict(items, batch_size=8))
     assert [p.ok for p in got] == [True, False, False, False, False, True]
-    assert "'sents': missing" in got[1].error and "at least 2" in got[2].error and "at least 2" in got[3].error
+    assert got[1].error == "item 2: required field is missing (field sents; title 'no sents')"
+    assert "at least 2" in got[2].error and "at least 2" in got[3].error
     assert got[4].error == "x:5: not valid JSON"
 
 
@@ -86,13 +87,16 @@ def test_cli_error_records_summary_and_exit_status(checkpoint, docs, tmp_path):
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == 7 and recs[0]["title"] == recs[6]["title"] == docs[0].title
     assert [r.get("line") for r in recs] == [None, 2, 3, 4, 5, 6, None]
-    assert "not valid JSON" in recs[1]["error"] and "'vertexSet': missing" in recs[2]["error"]
+    assert recs[1]["error"] == f"{inp}:2: not valid JSON (Expecting property name enclosed in double quotes at column 2)"
+    assert recs[2]["error"] == f"{inp}:3: required field is missing (field vertexSet; title 't')"
     assert "in.jsonl:4" in recs[3]["error"] and "pos" in recs[3]["error"] and "empty document" in recs[4]["error"]
     assert "not UTF-8" in recs[5]["error"]
     rel = recs[0]["relations"][0]
-    assert set(rel) == {"h", "t", "h_name", "t_name", "r", "relation", "score"}
+    assert set(rel) == {"h", "t", "h_name", "t_name", "r", "relation", "score", "margin"}
+    assert 0 < rel["score"] < 1 and (rel["score"] > 0.5) == (rel["margin"] > 0)
     assert "5 failed" in res.output  # summary on stderr (CliRunner mixes the streams)
-    res = CliRunner().invoke(run_main, [str(inp), "--model", str(checkpoint), "--out", str(out), "--backend", "torch", "--no-progress", "--skip-errors"])
+    res = CliRunner().invoke(run_main, [str(inp), "--model", str(checkpoint), "--out", str(out), "--backend", "torch", "--no-progress",
+                                        "--skip-errors", "--overwrite"])
     assert res.exit_code == 0
 
 

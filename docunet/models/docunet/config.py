@@ -47,6 +47,9 @@ class DocuNetConfig:
     loss: str = "balanced"  # "balanced" (threshold 0) or "adaptive" (ATLOP's threshold class)
     threshold: float = 0.0
     top_k: int = 3  # at most k labels per pair (0: no limit); class 0 takes part in the ranking
+    # Platt scaling (a, b) of the decision margin into a probability-like score, fitted on the dev set at
+    # the end of training (losses.probability); None: score = sigmoid(margin)
+    score_calibration: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.markers not in ("typed", "asterisk"):
@@ -59,6 +62,10 @@ class DocuNetConfig:
             raise ValueError(f"emb_size {self.emb_size} must be a multiple of block_size {self.block_size}")
         if self.grid_fit < 0 or self.grid_size < 4:
             raise ValueError("grid_fit must be >= 0 (0: fixed grid) and grid_size >= 4")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0: no limit), got {self.top_k}")
+        if self.score_calibration is not None and len(self.score_calibration) != 2:
+            raise ValueError(f"score_calibration must be [a, b], got {self.score_calibration!r}")
         if self.max_window < 8 or not 0 <= self.window_overlap < self.max_window - 4:
             raise ValueError("max_window must be >= 8 and window_overlap in [0, max_window - 4)")
 

@@ -14,7 +14,7 @@ from .batching import Batch, collate_features
 from .config import DocuNetConfig
 from .export_spec import EXPORT_SPEC
 from .featurize import DocFeatures, Featurizer
-from .losses import LOSSES, decode, relations_from_logits
+from .losses import LOSSES, decision_margin, decode, relations_from_logits
 from .modeling import DocuNet, DocuNetEncoder, run_docunet
 
 Groups = list[tuple[torch.Tensor, torch.Tensor]]  # run_docunet's output: (doc indices, logits [b, N, N, R]) per grid size
@@ -42,7 +42,8 @@ class DocuNetFamily(ModelFamily):
         top_k = config.top_k if top_k is None else top_k
         out: list[list] = [[] for _ in range(batch.batch_size)]
         for docs, logits in raw:
-            rels = relations_from_logits(logits, batch.pair_mask[docs], config.relations, config.loss, threshold, top_k)
+            rels = relations_from_logits(logits, batch.pair_mask[docs], config.relations, config.loss, threshold, top_k,
+                                         config.relation_names, config.score_calibration)
             for local, r in zip(docs.tolist(), rels):
                 out[local] = r
         return out
@@ -52,7 +53,8 @@ class DocuNetFamily(ModelFamily):
         out: list[ParityOutputs | None] = [None] * batch.batch_size
         for docs, logits in raw:
             logits = logits.float().cpu()
-            rels = relations_from_logits(logits, batch.pair_mask[docs].cpu(), config.relations, config.loss, config.threshold, config.top_k)
+            rels = relations_from_logits(logits, batch.pair_mask[docs].cpu(), config.relations, config.loss, config.threshold,
+                                         config.top_k, config.relation_names, config.score_calibration)
             for local, lg, rel in zip(docs.tolist(), logits, rels):
                 f = features[local]
                 e = f.num_entities
@@ -94,6 +96,39 @@ class DocuNetFamily(ModelFamily):
 
     def score(self, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
         return score_relations(docs, predictions, train_facts)
+
+    def calibrate(self, model: DocuNet, featurizer: Featurizer, docs: Sequence[Document]) -> dict:
+        """Platt scaling: score = sigmoid(a * margin + b), fitted by maximum likelihood on every (scored pair,
+        relation) of labelled documents, so a score of 0.7 means about 70% of such predictions are right."""
+        margins, gold = [], []
+        features = self.featurize(featurizer, docs)
+        model.eval()
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(features), 8):
+                batch = self.collate(featurizer, features[start : start + 8]).to(device)
+                for idx, logits in model(batch):
+                    n = min(logits.shape[1], batch.pair_mask.shape[1])
+                    mask = batch.pair_mask[idx][:, :n, :n]
+                    margins.append(decision_margin(logits[:, :n, :n], model.config.loss)[mask][:, 1:].float().cpu())
+                    gold.append(batch.labels[idx][:, :n, :n][mask][:, 1:].float().cpu())
+        if not margins:
+            return {}
+        x, y = torch.cat(margins).flatten(), torch.cat(gold).flatten()
+        if y.sum() == 0 or y.sum() == y.numel():
+            return {}
+        ab = torch.tensor([1.0, 0.0], requires_grad=True)
+        opt = torch.optim.LBFGS([ab], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(ab[0] * x + ab[1], y)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        a, b = ab.detach().tolist()
+        return {"score_calibration": [round(a, 6), round(b, 6)]}
 
     def graphs(self, model: DocuNet) -> dict[str, nn.Module]:
         return {"encoder": model.encoder, "head": model.head}

@@ -7,11 +7,12 @@ documents longer than one encoder window are split into windows later (batching.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from ...documents import DataError, Document
+from ...documents import Document, data_error
 from .config import DocuNetConfig
 
 
@@ -53,6 +54,8 @@ class Featurizer:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.label_index = {label: i for i, label in enumerate(config.relations)}
         self._type_index = {t: i for i, t in enumerate(config.entity_types)}
+        # things the input does that the model was not trained for: message -> mentions (shown by the runtime)
+        self.notes: Counter[str] = Counter()
         self.start_ids, self.end_ids = self._marker_ids()
 
     def _marker_ids(self) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +81,13 @@ class Featurizer:
         return np.asarray(starts, np.int64), np.asarray(ends, np.int64)
 
     def type_index(self, etype: str) -> int:
-        return self._type_index.get(etype, len(self.config.entity_types))
+        """The marker slot of an entity type; types unseen in training share the last slot (and are noted)."""
+        index = self._type_index.get(etype)
+        if index is None:
+            index = len(self.config.entity_types)
+            self.notes[f"entity type {etype!r} is not one of the model's types ({', '.join(self.config.entity_types)}); "
+                       f"its mentions get the marker for unseen types"] += 1
+        return index
 
     def __call__(self, docs: list[Document]) -> list[DocFeatures]:
         if not docs:
@@ -96,7 +105,7 @@ class Featurizer:
         mention_word, mention_entity = [], []
         for e, mentions in enumerate(doc.entities):
             if not mentions:
-                raise DataError(f"{doc.source} (title {doc.title!r}): entity {e} has no mentions")
+                raise data_error(doc.source, f"entity {e} has no mentions", f"vertexSet[{e}]", doc.title)
             for m in mentions:
                 first, last = offsets[m.sent_id] + m.start, offsets[m.sent_id] + m.end - 1
                 t = self.type_index(m.type)
@@ -139,10 +148,10 @@ class Featurizer:
         row = {(int(h), int(t)): i for i, (h, t) in enumerate(pairs)}
         for r in doc.relations:
             if r.label not in self.label_index:
-                raise DataError(f"{doc.source} (title {doc.title!r}): relation {r.label!r} is not in the model's vocabulary")
+                raise data_error(doc.source, f"relation {r.label!r} is not in the model's vocabulary", "labels", doc.title)
             i = row.get((r.head, r.tail))
             if i is None:
-                raise DataError(f"{doc.source} (title {doc.title!r}): relation {r.label} ({r.head}, {r.tail}) is not a scored pair")
+                raise data_error(doc.source, f"relation {r.label} ({r.head}, {r.tail}) is not a scored pair", "labels", doc.title)
             labels[i, self.label_index[r.label]] = True
         labels[:, 0] = ~labels[:, 1:].any(axis=1)
         return labels

@@ -7,6 +7,8 @@ column 0 set for pairs without a relation.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ...documents import PredictedRelation
@@ -57,16 +59,34 @@ def decode(logits: torch.Tensor, loss: str = "balanced", threshold: float = 0.0,
     return keep
 
 
+def decision_margin(logits: torch.Tensor, loss: str) -> torch.Tensor:
+    """Logits [..., R] -> how far each label is over the model's decision bar (0 for the balanced loss,
+    the no-relation logit for the adaptive loss); `decode` keeps a label when this exceeds the threshold."""
+    logits = logits.float()
+    return logits - logits[..., :1] if loss == "adaptive" else logits
+
+
+def probability(margin: float, calibration: list[float] | None) -> float:
+    """The probability-like score of a margin: sigmoid(a * margin + b) with the model's calibration
+    (a, b), or sigmoid(margin) when it has none."""
+    a, b = calibration if calibration else (1.0, 0.0)
+    z = a * margin + b
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
 def relations_from_logits(logits: torch.Tensor, pair_mask: torch.Tensor, relations: list[str], loss: str,
-                          threshold: float, top_k: int) -> list[list[PredictedRelation]]:
+                          threshold: float, top_k: int, names: dict[str, str] | None = None,
+                          calibration: list[float] | None = None) -> list[list[PredictedRelation]]:
     """Logits [b, N, N, R] + scored pairs [b, E, E] -> predicted relations per document."""
     n = min(logits.shape[1], pair_mask.shape[1])
     logits = logits[:, :n, :n]
     keep = decode(logits, loss, threshold, top_k) & pair_mask[:, :n, :n, None].to(logits.device)
     keep[..., 0] = False
     hits = keep.nonzero().tolist()
-    scores = logits[keep].float().tolist()
+    margins = decision_margin(logits, loss)[keep].tolist()
+    names = names or {}
     out: list[list[PredictedRelation]] = [[] for _ in range(logits.shape[0])]
-    for (b, h, t, r), s in zip(hits, scores):
-        out[b].append(PredictedRelation(h, t, relations[r], s))
+    for (b, h, t, r), m in zip(hits, margins):
+        label = relations[r]
+        out[b].append(PredictedRelation(h, t, label, probability(m, calibration), m, names.get(label, label)))
     return out
