@@ -155,6 +155,25 @@ def reuse_fp32_graphs(spec: ExportSpec, source: Path, checkpoint: Path, work: Pa
             shutil.copy2(source / f, work / f)
 
 
+def make_fp32_graphs(spec: ExportSpec, model, checkpoint: Path, work: Path, options: ExportOptions, stages: Stages) -> dict:
+    """The fp32 graphs in `work` (exported, or reused with `fp32_from`), fused for ONNX Runtime when asked;
+    returns what the fusions did, per graph."""
+    if options.fp32_from:
+        stages.stage("reuse fp32 graphs")
+        reuse_fp32_graphs(spec, Path(options.fp32_from), checkpoint, work, options.opset)
+    else:
+        for g in spec.graphs:
+            stages.stage(f"export {g.name}")
+            export_graph(g, model, model.config, work / g.file, options.opset)
+    fused: dict = {}
+    for g in spec.graphs if options.ort_fusions else ():
+        if g.transformer is not None:
+            stages.stage(f"fuse {g.name} for onnxruntime")
+            tcfg = g.transformer(model).config
+            fused[f"{g.name}_fusion"] = fuse_transformer_graph(work / g.file, tcfg.num_attention_heads, tcfg.hidden_size)
+    return fused
+
+
 def ort_graphs(spec: ExportSpec, directory: Path, threads: int | None) -> dict[str, OrtGraph]:
     return {g.name: OrtGraph(directory / g.file, threads) for g in spec.graphs}
 
@@ -187,20 +206,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
 
     with tempfile.TemporaryDirectory(prefix="docunet-export-") as tmp:
         work = Path(tmp)
-        if options.fp32_from:
-            stages.stage("reuse fp32 graphs")
-            reuse_fp32_graphs(spec, Path(options.fp32_from), checkpoint, work, options.opset)
-        else:
-            for g in spec.graphs:
-                stages.stage(f"export {g.name}")
-                export_graph(g, model, cfg, work / g.file, options.opset)
-        fused: dict = {}
-        if options.ort_fusions:
-            for g in spec.graphs:
-                if g.transformer is not None:
-                    stages.stage(f"fuse {g.name} for onnxruntime")
-                    tcfg = g.transformer(model).config
-                    fused[f"{g.name}_fusion"] = fuse_transformer_graph(work / g.file, tcfg.num_attention_heads, tcfg.hidden_size)
+        fused = make_fp32_graphs(spec, model, checkpoint, work, options, stages)
 
         validator = Validator(family, model, featurizer, sample_docs, eval_docs, facts, options.batch_size, stages.advance)
         stages.stage("validate fp32 graphs")
@@ -246,7 +252,20 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
     files = [f for g in spec.graphs for f in graph_files(out_dir, g.file)] + [CONFIG_FILE] + tokenizer_files
     if engines:
         files += [e["file"] for e in engines["engines"].values()]
-    manifest = {
+    manifest = describe_export(spec, cfg, checkpoint, options, precision_info, graphs, report, tokenizer_files,
+                               {"compatibility": compat, "profiles": profiles, "settings": asdict(settings), "engines": engines})
+    stages.close()
+    manifest["export_seconds"] = round(time.perf_counter() - t_start, 3)
+    manifest["stage_seconds"] = dict(stages.times)
+    manifest = write_manifest(out_dir, manifest, files)
+    sizes = {f: (out_dir / f).stat().st_size for f in sorted(set(files))}
+    return ExportResult(out_dir, manifest, sizes, time.perf_counter() - t_start, dict(stages.times))
+
+
+def describe_export(spec: ExportSpec, cfg, checkpoint: Path, options: ExportOptions, precision_info: dict, graphs: dict,
+                    report, tokenizer_files: list[str], tensorrt: dict) -> dict:
+    """The manifest's content (write_manifest adds the format and every file's hash)."""
+    return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source_checkpoint": checkpoint_fingerprint(checkpoint),
         "precision": options.precision,
@@ -262,14 +281,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
         "tokenizer_files": tokenizer_files,
         "versions": library_versions(),
         "validation": report.as_dict(),
-        "tensorrt": {"compatibility": compat, "profiles": profiles, "settings": asdict(settings), "engines": engines},
+        "tensorrt": tensorrt,
     }
-    stages.close()
-    manifest["export_seconds"] = round(time.perf_counter() - t_start, 3)
-    manifest["stage_seconds"] = dict(stages.times)
-    manifest = write_manifest(out_dir, manifest, files)
-    sizes = {f: (out_dir / f).stat().st_size for f in sorted(set(files))}
-    return ExportResult(out_dir, manifest, sizes, time.perf_counter() - t_start, dict(stages.times))
 
 
 def _validate_engines(validator: Validator, out_dir: Path, engines: dict, options: ExportOptions, stages: Stages,
