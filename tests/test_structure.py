@@ -13,6 +13,8 @@ from docunet.models.docunet import DocuNetConfig
 
 PACKAGE = Path(__file__).resolve().parents[1] / "docunet"
 MAX_LINES = 400
+# our modules that wrap an optional heavy dependency (importing them imports it): lazy on purpose
+OPTIONAL = {"docunet.scale.ray_engine"}
 # modules the generic layers may not name: a family is reached through the registry (docunet.models)
 FAMILY_PACKAGES = ("docunet.models.docunet",)
 GENERIC = ("docunet.export", "docunet.engines", "docunet.runtime", "docunet.inference", "docunet.training",
@@ -100,7 +102,8 @@ def _lazy_reexports(path: Path) -> set[int]:
 
 def test_package_imports_sit_at_the_top_of_each_module():
     lazy = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{line} imports {t}"
-            for m, p in MODULES.items() for t, line, top in internal_imports(p) if not top and line not in _lazy_reexports(p)]
+            for m, p in MODULES.items() for t, line, top in internal_imports(p)
+            if not top and line not in _lazy_reexports(p) and t not in OPTIONAL]
     assert not lazy, lazy
 
 
@@ -132,3 +135,11 @@ def test_config_without_model_type_loads_as_docunet(tmp_path):
     with pytest.raises(ValueError, match="unknown model_type 'nope'"):
         config_from_dict({**legacy, "model_type": "nope"})
     assert get_family("docunet").config_class is DocuNetConfig
+
+
+def test_only_the_ray_engine_imports_ray():
+    users = sorted(str(p.relative_to(PACKAGE.parent)) for p in MODULES.values()
+                   if any(isinstance(n, (ast.Import, ast.ImportFrom)) and
+                          any((a.name if isinstance(n, ast.Import) else (n.module or "")).split(".")[0] == "ray" for a in n.names)
+                          for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))))
+    assert users == ["docunet/scale/ray_engine.py"], users

@@ -3,6 +3,7 @@ over `Runtime.predict` and `runtime.writer.write_predictions`)."""
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 import threading
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import click
 from tqdm.auto import tqdm
 
-from ..readers import count_records
+from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_export
+from ..models import load_config
+from ..readers import count_records, iter_records
 from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
 from ..runtime.backends import BACKENDS
 from ..runtime.reader import read_items
@@ -22,7 +25,8 @@ class Progress:
     """A bar that moves per batch (not per chunk), knows its total when the input is a file, counts good
     and failed documents, and shows the average rate (so instant error lines cannot inflate it) and an ETA."""
 
-    def __init__(self, total: int | None, name: str, enabled: bool):
+    def __init__(self, total: int | None, name: str, enabled: bool, per_write: bool = False):
+        self.per_write = per_write  # no batch callbacks (another engine): count documents as they are written
         self.bar = tqdm(total=total, desc=f"docunet-run [{name}]", unit="doc", file=sys.stderr, disable=not enabled,
                         dynamic_ncols=True, smoothing=0)
         self.ok = self.failed = 0
@@ -35,14 +39,18 @@ class Progress:
             self.bar.set_postfix(ok=self.ok, failed=self.failed, refresh=False)
 
     def written(self, prediction) -> None:
-        if prediction.error is None:
-            return
+        """Every written record: failed ones are counted here, and with `per_write` the good ones too."""
         with self._lock:
-            self.failed += 1
-            if prediction.document is None:  # failed before the model: not counted by a batch yet
-                self.bar.update(1)
-            else:  # the model failed on it: its batch counted it as done
-                self.ok -= 1
+            if prediction.error is None:
+                if self.per_write:
+                    self.ok += 1
+                    self.bar.update(1)
+            else:
+                self.failed += 1
+                if prediction.document is not None and not self.per_write:
+                    self.ok -= 1  # the model failed on it: its batch had counted it as done
+                else:
+                    self.bar.update(1)  # failed before any model call: no batch counted it
             self.bar.set_postfix(ok=self.ok, failed=self.failed, refresh=False)
 
     def note(self, message: str) -> None:
@@ -61,8 +69,11 @@ class Progress:
 @click.option("--device", type=DeviceType(), default="cpu", help="cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", help="torch backend autocast.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULT_BATCH_SIZE, help="Documents per model call.")
-@click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads per model call (0: library defaults; with --workers, cores // workers).")
-@click.option("--workers", default=1, type=click.IntRange(1), help="Batches run at once. On CPUs, --workers 2 (one thread per call) gives more docs/s than one call on 2 threads; 1 gives the lowest latency per batch.")
+@click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads per model call (0: library defaults; with --workers, "
+              "cores // workers; with --engine ray, each actor's CPUs). Outputs are byte-identical across engines at equal threads.")
+@click.option("--workers", default=1, type=click.IntRange(1), help="Local engine: batches in flight at once in this process (threads); "
+              "on CPUs, --workers 2 (one thread per call) gives more docs/s than one call on 2 threads, 1 the lowest latency. "
+              "--engine ray: Ray actors, each a process with its own model.")
 @click.option("--threshold", type=float, default=None, help="Override the model's decision threshold on the margin (see the README: output fields).")
 @click.option("--top-k", type=click.IntRange(0), default=None, help="Override the model's top-k (0: no limit).")
 @click.option("--grid-fit", type=click.IntRange(1), default=None,
@@ -70,29 +81,43 @@ class Progress:
                    "trained grid (42): faster, approximate (see the README's benchmark for the F1 change).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
               help="jsonl: one line per input line; docred: a DocRED submission list.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              help="local: this process (--workers batches in flight on threads); ray: Ray Data actors, each one Runtime "
+                   "(needs the [ray] extra; the model directory must be readable at the same path on every node).")
+@click.option("--address", default=None, help="With --engine ray: join the Ray cluster at this address (default: start a local Ray).")
+@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=None,
+              help="With --engine ray: CPUs per actor (default: the cluster's CPUs shared out between --workers).")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, help="With --engine ray: GPUs per actor.")
 @click.option("--skip-errors", is_flag=True, help="Exit 0 even when some lines failed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run into the same --out file.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr (the summary line is still printed).")
 @clean_errors
 def main(input_path, model_dir, out_path, overwrite, backend, device, precision, batch_size, threads, workers, threshold, top_k,
-         grid_fit, fmt, skip_errors, resume, no_progress):
+         grid_fit, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
     """Extract relations from INPUT: JSONL with DocRED keys (title, sents, vertexSet), a JSON list, a CDR/GDA
     .data file, FILE[start:stop] for a slice of its documents, or - for stdin."""
     if resume and (out_path is None or fmt != "jsonl"):
         raise click.UsageError("--resume needs --out FILE and --format jsonl")
     check_output(out_path, overwrite=overwrite, append=resume)
-    rt = Runtime.load(model_dir, backend=backend, device=device, precision=precision, threads=threads or None,
-                      grid_fit=grid_fit, workers=workers)
+    if engine == "local" and (address or cpus_per_worker or gpus_per_worker):
+        raise click.UsageError("--address, --cpus-per-worker and --gpus-per-worker go with --engine ray")
     skip = complete_lines(out_path) if resume else 0
     total = count_records(input_path)
-    progress = Progress(None if total is None else max(0, total - skip), rt.name, enabled=not no_progress)
-    rt.on_note = progress.note
-    items = itertools.islice(read_items(input_path), skip, None)
+    if engine == "ray":
+        predictions, name, names, notes = _ray_predictions(input_path, model_dir, skip, backend, device, precision, batch_size,
+                                                           threads, workers, threshold, top_k, grid_fit, address,
+                                                           cpus_per_worker, gpus_per_worker)
+        progress = Progress(None if total is None else max(0, total - skip), name, enabled=not no_progress, per_write=True)
+    else:
+        rt = Runtime.load(model_dir, backend=backend, device=device, precision=precision, threads=threads or None,
+                          grid_fit=grid_fit, workers=workers)
+        progress = Progress(None if total is None else max(0, total - skip), rt.name, enabled=not no_progress)
+        rt.on_note = progress.note
+        items = itertools.islice(read_items(input_path), skip, None)
+        predictions = rt.predict(items, batch_size=batch_size, threshold=threshold, top_k=top_k, on_batch=progress.batch_done)
+        names, notes = getattr(rt.config, "relation_names", {}), (lambda: rt.notes)
     try:
-        summary = write_predictions(rt.predict(items, batch_size=batch_size, threshold=threshold, top_k=top_k,
-                                               on_batch=progress.batch_done),
-                                    out_path, fmt, getattr(rt.config, "relation_names", {}), skip=skip, flush_every=batch_size,
-                                    on_each=progress.written)
+        summary = write_predictions(predictions, out_path, fmt, names, skip=skip, flush_every=batch_size, on_each=progress.written)
     except KeyboardInterrupt:
         progress.close()
         done = (complete_lines(out_path) - skip) if out_path is not None and fmt == "jsonl" else None
@@ -102,10 +127,27 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
     finally:
         progress.close()
     click.echo(summary.line(), err=True)
-    for message, count in rt.notes.items():
+    for message, count in notes().items():
         click.echo(f"  note: {message} ({plural(count, 'mention')})", err=True)
     if summary.failed_lines and not skip_errors:
         sys.exit(1)
+
+
+def _ray_predictions(input_path, model_dir, skip, backend, device, precision, batch_size, threads, workers, threshold, top_k,
+                     grid_fit, address, cpus_per_worker, gpus_per_worker):
+    """(predictions, engine name, relation names, notes) of the Ray engine; nothing of Ray is imported before."""
+    try:
+        from ..scale.ray_engine import RayOptions, predict_on_ray
+    except ImportError as exc:
+        raise click.UsageError(f"--engine ray needs Ray Data: pip install 'docunet[ray]' ({exc})") from exc
+    config = load_config(Path(model_dir) / (json.loads((Path(model_dir) / MANIFEST_FILE).read_text())["config_file"]
+                                            if is_export(model_dir) else CONFIG_FILE))
+    options = RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                         threads=threads or None, batch_size=batch_size, backend=backend, device=device, precision=precision,
+                         grid_fit=grid_fit)
+    records = itertools.islice(iter_records(input_path), skip, None)
+    predictions = predict_on_ray(str(Path(model_dir).resolve()), records, options, threshold, top_k)  # the writer adds skip
+    return predictions, f"ray x{workers}", getattr(config, "relation_names", {}), dict
 
 
 if __name__ == "__main__":

@@ -7,18 +7,23 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..documents import Document, json_kind
-from ..readers import DataSpec, iter_records
+from ..readers import DataSpec, Record, iter_records
 from .runtime import BadInput
 
 
+def item_of(record: Record) -> Any:
+    """What the runtime takes for a record: a dict (with `_source` = "file:line"), a Document (`.data`
+    lines) or a BadInput saying what is wrong."""
+    if record.error is not None:
+        return BadInput(record.source, record.error)
+    if isinstance(record.value, dict):
+        return {**record.value, "_source": record.source}
+    if isinstance(record.value, Document):  # a CDR/GDA line
+        return record.value
+    return BadInput(record.source, f"expected a JSON object (a document), got {json_kind(record.value)}")
+
+
 def read_items(spec: str | Path | DataSpec) -> Iterator[Any]:
-    """A dict (with `_source` = "file:line"), a Document (`.data` lines) or a BadInput per record."""
+    """`item_of` every record of a data spec."""
     for record in iter_records(spec):
-        if record.error is not None:
-            yield BadInput(record.source, record.error)
-        elif isinstance(record.value, dict):
-            yield {**record.value, "_source": record.source}
-        elif isinstance(record.value, Document):  # a CDR/GDA line
-            yield record.value
-        else:
-            yield BadInput(record.source, f"expected a JSON object (a document), got {json_kind(record.value)}")
+        yield item_of(record)

@@ -57,7 +57,8 @@ class Prediction:
 
 
 class Runtime:
-    def __init__(self, backend: Backend, chunk_batches: int = 16, prefetch: bool = True, grid_fit: int | None = None,
+    CHUNK_BATCHES = 16  # a chunk of input is this many batches: read, featurized and sorted by length together
+    def __init__(self, backend: Backend, chunk_batches: int = CHUNK_BATCHES, prefetch: bool = True, grid_fit: int | None = None,
                  workers: int = 1):
         """`grid_fit=k` pads each document to the smallest multiple of k holding its entities instead of
         the trained grid (faster U-Net, approximate: see DocuNetConfig.grid_fit); None keeps the model's.
