@@ -105,7 +105,7 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
     if eval_data:  # the family's own score (DocRED scores, or binary scores for CDR/GDA-style data)
         gold = load_documents(eval_data, getattr(rt.config, "relations", None))
         facts = facts_of(load_documents(train_facts)) if train_facts else None
-        preds = [p.relations for p in rt.predict(gold, batch_size=8)]
+        preds = [getattr(p, rt.family.output) for p in rt.predict(gold, batch_size=8)]
         result["eval"] = rt.family.score(gold, preds, facts).as_dict()
     if soak:
         rss = []

@@ -54,6 +54,18 @@ class PredictedRelation:
     tail_name: str = ""
 
 
+@dataclass(frozen=True)
+class PredictedSpan:
+    """A predicted entity mention: sentence, word span [start, end), type and the model's probability."""
+
+    sent_id: int
+    start: int
+    end: int
+    type: str
+    score: float
+    text: str = ""
+
+
 @dataclass
 class Document:
     title: str
@@ -182,3 +194,50 @@ def document_from_docred(
             evidence = lab.get("evidence") or []
             relations.append(Relation(h, t, str(r), tuple(int(x) for x in evidence if isinstance(x, int))))
     return Document(title=title, sents=sents, entities=entities, relations=relations, source=source)
+
+
+def document_from_dygie(obj: dict, source: str) -> Document:
+    """One DyGIE-format document (SciERC): `sentences` (lists of words), `ner` (per sentence, [start, end, type]
+    with document-level inclusive word offsets), optional `relations` (per sentence, [s1, e1, s2, e2, label]) and
+    `doc_key`. Every distinct span is an entity of its own (DyGIE has mentions, not entities)."""
+    title = str(obj.get("doc_key", source))
+    sents = _require(obj, "sentences", list, source, title)
+    if not sents or not all(isinstance(s, list) and s and all(isinstance(w, str) for w in s) for s in sents):
+        raise _fail(source, title, "sentences", "expected non-empty lists of word strings")
+    ner = _require(obj, "ner", list, source, title)
+    if len(ner) != len(sents):
+        raise _fail(source, title, "ner", f"has {len(ner)} sentence lists for {len(sents)} sentences")
+    offsets = [0]
+    for s in sents:
+        offsets.append(offsets[-1] + len(s))
+    index: dict[tuple[int, int], int] = {}
+    entities: list[list[Mention]] = []
+    for sid, spans in enumerate(ner):
+        for k, span in enumerate(spans if isinstance(spans, list) else [None]):
+            f = f"ner[{sid}][{k}]"
+            if not (isinstance(span, list) and len(span) == 3 and isinstance(span[0], int) and isinstance(span[1], int)
+                    and isinstance(span[2], str)):
+                raise _fail(source, title, f, f"expected [start, end, type], got {span!r}")
+            start, end = span[0] - offsets[sid], span[1] - offsets[sid] + 1
+            if not 0 <= start < end <= len(sents[sid]):
+                raise _fail(source, title, f, f"span {span[:2]} is outside sentence {sid} (words {offsets[sid]}-{offsets[sid + 1] - 1})")
+            key = (span[0], span[1])
+            if key in index:
+                continue
+            index[key] = len(entities)
+            entities.append([Mention(sid, start, end, span[2], " ".join(sents[sid][start:end]))])
+    relations: list[Relation] = []
+    for sid, rels in enumerate(obj.get("relations") or []):
+        for k, rel in enumerate(rels or []):
+            f = f"relations[{sid}][{k}]"
+            if not (isinstance(rel, list) and len(rel) == 5):
+                raise _fail(source, title, f, f"expected [s1, e1, s2, e2, label], got {rel!r}")
+            h, t = index.get((rel[0], rel[1])), index.get((rel[2], rel[3]))
+            if h is None or t is None:
+                raise _fail(source, title, f, f"argument {rel[:2] if h is None else rel[2:4]} is not an entity span of the document")
+            relations.append(Relation(h, t, str(rel[4])))
+    return Document(title=title, sents=sents, entities=entities, relations=relations, source=source)
+
+
+def is_dygie(obj: Any) -> bool:
+    return isinstance(obj, dict) and "sentences" in obj and "ner" in obj and "vertexSet" not in obj

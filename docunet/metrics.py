@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator, Sequence
 
-from .documents import Document, PredictedRelation
+from .documents import Document, PredictedRelation, PredictedSpan
 
 Fact = tuple[str, int, int, str]  # (title, head, tail, relation)
 
@@ -103,3 +103,30 @@ def score_relations(docs: Sequence[Document], predictions: Sequence[list[Predict
                     facts_in_train: set | None = None) -> Scores:
     """`score_facts` over per-document predicted relations."""
     return score_facts(iter_facts(docs, predictions), docs, facts_in_train)
+
+
+def span_scores(docs: Sequence[Document], predictions: Sequence[list[PredictedSpan]]) -> Scores:
+    """Entity mentions: exact-span micro P/R/F1 with types (`f1`) and without (`ign_f1` holds the untyped F1),
+    every distinct gold mention span counted once (the original PL-Marker's and JEREX's measure)."""
+    gold = {(i, m.sent_id, m.start, m.end, m.type) for i, d in enumerate(docs) for e in d.entities for m in e}
+    pred = {(i, s.sent_id, s.start, s.end, s.type) for i, ps in enumerate(predictions) for s in ps}
+    correct = len(pred & gold)
+    untyped_gold, untyped_pred = {g[:4] for g in gold}, {x[:4] for x in pred}
+    p = correct / len(pred) if pred else 0.0
+    r = correct / len(gold) if gold else 0.0
+    up = len(untyped_pred & untyped_gold) / len(untyped_pred) if untyped_pred else 0.0
+    ur = len(untyped_pred & untyped_gold) / len(untyped_gold) if untyped_gold else 0.0
+    return Scores(p, r, f1_score(p, r), f1_score(up, ur), len(pred), len(gold), correct)
+
+
+def span_scores_by_type(docs: Sequence[Document], predictions: Sequence[list[PredictedSpan]]) -> dict[str, dict]:
+    """Typed exact-span P/R/F1 per entity type."""
+    gold = {(i, m.sent_id, m.start, m.end, m.type) for i, d in enumerate(docs) for e in d.entities for m in e}
+    pred = {(i, s.sent_id, s.start, s.end, s.type) for i, ps in enumerate(predictions) for s in ps}
+    out = {}
+    for t in sorted({g[4] for g in gold} | {x[4] for x in pred}):
+        g, q = {x for x in gold if x[4] == t}, {x for x in pred if x[4] == t}
+        p = len(g & q) / len(q) if q else 0.0
+        r = len(g & q) / len(g) if g else 0.0
+        out[t] = {"precision": p, "recall": r, "f1": f1_score(p, r), "gold": len(g), "predicted": len(q)}
+    return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from .documents import DataError, Document, Mention, Relation, data_error, document_from_docred
+from .documents import DataError, Document, Mention, Relation, data_error, document_from_docred, document_from_dygie, is_dygie
 
 NA_LABEL = "Na"
 _SLICE = re.compile(r"^(?P<path>.*)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
@@ -272,7 +272,12 @@ def load_documents(spec: str | Path | DataSpec, relation_vocab: list[str] | None
         if record.error is not None:
             raise data_error(record.source, record.error)
         value = record.value
-        docs.append(value if isinstance(value, Document) else document_from_docred(value, record.source, relation_vocab))
+        if isinstance(value, Document):
+            docs.append(value)
+        elif is_dygie(value):  # SciERC and other DyGIE-format files
+            docs.append(document_from_dygie(value, record.source))
+        else:
+            docs.append(document_from_docred(value, record.source, relation_vocab))
     return docs
 
 

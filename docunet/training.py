@@ -76,6 +76,8 @@ def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_do
     device = next(model.parameters()).device
     family = family_of(model.config)
     features = family.featurize(featurizer, train_docs)
+    ratio = getattr(model.config, "train_negative_ratio", 1.0)
+    features = family.training_units(features, ratio, args.seed) if ratio < 1.0 else family.training_units(features)
     facts = train_facts(train_docs)
     optimizer = torch.optim.AdamW(family.param_groups(model, args), eps=1e-6, weight_decay=0.0)
     steps_per_epoch = len(features) // args.batch_size // args.grad_accum

@@ -36,7 +36,7 @@ def data_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer() -> BertTokenizerFast:
-    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(100)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]", "*"]
+    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(100)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]", "*", "entity"]
     vocab += sorted(set(NAMES + ORGS + CITIES + FILLER))
     return BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
 

@@ -8,7 +8,7 @@ import click
 
 from ..documents import DataError
 from ..inference import DEFAULT_BATCH_SIZE
-from ..metrics import score_facts, to_docred_submission, train_facts
+from ..metrics import score_facts, span_scores_by_type, to_docred_submission, train_facts
 from ..readers import load_documents
 from ..runtime import Runtime
 from .common import CONTEXT, Command, DeviceType, InputType, ModelDirType, check_output, clean_errors, pick_device
@@ -67,10 +67,15 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
         failed = [p for p, d in zip(results, gold) if p.error is not None and d.num_entities >= 2]  # < 2 entities: no pair
         if failed:
             raise DataError(f"{len(failed)} of {len(gold)} documents could not be scored; the first: {failed[0].error}")
-        rels = [p.relations for p in results]
-        if write_predictions:
+        rels = [getattr(p, rt.family.output) for p in results]
+        if write_predictions and rt.family.output == "relations":
             Path(write_predictions).write_text(json.dumps(to_docred_submission(gold, rels)) + "\n")
         scores = rt.family.score(gold, rels, facts)
+        if rt.family.output == "mentions":  # entity mentions: typed exact spans, untyped, and per type
+            report = {**scores.as_dict(), "untyped_f1": scores.ign_f1, "by_type": span_scores_by_type(gold, rels)}
+            report.pop("ign_f1")
+            click.echo(json.dumps(report, indent=2))
+            return
     click.echo(json.dumps(scores.as_dict(), indent=2))
 
 

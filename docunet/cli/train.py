@@ -10,13 +10,17 @@ import torch
 
 from ..artifacts import is_checkpoint
 from ..checkpoint import encoder_config_dict, load_pretrained_transformer, load_tokenizer
-from ..models.docunet import DOCRED_ENTITY_TYPES, FAMILY, DocuNetConfig
+from ..models import get_family
+from ..models.docunet import DOCRED_ENTITY_TYPES, DocuNetConfig
+from ..models.plmarker import PLMarkerNERConfig
+from ..models.plmarker.modeling import init_markers_from_words
 from ..readers import DataSpec, load_documents, load_relation_names, relation_vocab_for
 from ..training import TrainArgs, train
 from .common import CONTEXT, Command, DeviceType, InputType, clean_errors, default_of, pick_device
 
 T = functools.partial(default_of, TrainArgs)
 C = functools.partial(default_of, DocuNetConfig)
+P = functools.partial(default_of, PLMarkerNERConfig)
 
 
 def entity_types_of(docs) -> list[str]:
@@ -58,11 +62,20 @@ def entity_types_of(docs) -> list[str]:
 @click.option("--threads", type=click.IntRange(0), default=0, help="torch CPU threads (0: torch's default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--overwrite", is_flag=True, help="Train into an --out directory that already holds a checkpoint (it is replaced).")
+@click.option("--model-type", type=click.Choice(["docunet", "plmarker-ner"]), default="docunet",
+              help="docunet: document-level relations between the given entities; plmarker-ner: entity mentions (spans) from text.")
+@click.option("--max-seq-length", type=click.IntRange(16), default=P("max_seq_length"), help="plmarker-ner: word pieces of an instance's text window.")
+@click.option("--max-pair-length", type=click.IntRange(1), default=P("max_pair_length"), help="plmarker-ner: candidate spans packed per instance (K).")
+@click.option("--max-span-width", type=click.IntRange(1), default=P("max_span_width"), help="plmarker-ner: longest candidate span in words (W).")
+@click.option("--negative-ratio", type=click.FloatRange(0, 1, min_open=True), default=P("train_negative_ratio"),
+              help="plmarker-ner: fraction of non-entity candidate spans kept for training (1: all, as the original).")
+@click.option("--nested", is_flag=True, help="plmarker-ner: allow overlapping spans of different types (SciERC); default flat (DocRED).")
 @clean_errors
 def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
-         top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, device, threads, quiet, overwrite):
-    """Train DocuNet and keep the checkpoint with the best dev F1."""
+         top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, device, threads, quiet, overwrite,
+         model_type, max_seq_length, max_pair_length, max_span_width, negative_ratio, nested):
+    """Train a model (DocuNet relations or PL-Marker entity mentions) and keep the checkpoint with the best dev F1."""
     if emb_size % block_size:
         raise click.BadParameter(f"--emb-size {emb_size} must be a multiple of --block-size {block_size}", param_hint="--emb-size")
     out_dir = Path(out_dir)
@@ -85,22 +98,37 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
     except (OSError, ValueError) as exc:
         raise click.BadParameter(f"{encoder}: cannot load a pretrained encoder from it ({str(exc).splitlines()[0]})",
                                  param_hint="--encoder") from exc
-    config = DocuNetConfig(
+    family = get_family(model_type)
+    if model_type == "plmarker-ner":
+        config = PLMarkerNERConfig(entity_types=entity_types_of(train_docs), encoder_name=encoder,
+                                   encoder_config=encoder_config_dict(transformer), max_seq_length=max_seq_length,
+                                   max_pair_length=max_pair_length, max_span_width=max_span_width, nested=nested,
+                                   train_negative_ratio=negative_ratio)
+    else:
+        config = docunet_config(train_docs, relations, rel_info, encoder, transformer, markers, feature_map, no_unet, unet_channels,
+                                grid_size, emb_size, block_size, loss, top_k)
+    featurizer = family.make_featurizer(tokenizer, config)
+    model = family.build_model(config, transformer).to(dev)
+    if model_type == "plmarker-ner":
+        init_markers_from_words(transformer, tokenizer, featurizer.start_marker, featurizer.end_marker)
+    args = TrainArgs(epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size, lr_encoder=lr_encoder,
+                     lr_classifier=lr_classifier, lr_unet=lr_unet, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
+                     grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after)
+    click.echo(f"{model_type}: train {len(train_docs)} docs ({train_path}), dev {len(dev_docs)} docs, device {dev}, "
+               f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters", err=True)
+    summary = train(model, featurizer, train_docs, dev_docs, args, out_dir, test_docs, progress=not quiet)
+    click.echo(json.dumps({"best_epoch": summary["best_epoch"], "test": summary.get("test")}, indent=2))
+
+
+def docunet_config(train_docs, relations, rel_info, encoder, transformer, markers, feature_map, no_unet, unet_channels, grid_size,
+                   emb_size, block_size, loss, top_k) -> DocuNetConfig:
+    return DocuNetConfig(
         relations=relations, relation_names=load_relation_names(rel_info), entity_types=entity_types_of(train_docs),
         markers=markers, encoder_name=encoder, encoder_config=encoder_config_dict(transformer),
         max_window=min(C("max_window"), int(getattr(transformer.config, "max_position_embeddings", C("max_window")))),
         feature_map=feature_map, use_unet=not no_unet, unet_down_channels=unet_channels, grid_size=grid_size,
         emb_size=emb_size, block_size=block_size, loss=loss, top_k=top_k,
     )
-    featurizer = FAMILY.make_featurizer(tokenizer, config)
-    model = FAMILY.build_model(config, transformer).to(dev)
-    args = TrainArgs(epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size, lr_encoder=lr_encoder,
-                     lr_classifier=lr_classifier, lr_unet=lr_unet, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
-                     grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after)
-    click.echo(f"train {len(train_docs)} docs ({train_path}), dev {len(dev_docs)} docs, {len(relations)} labels, "
-               f"device {dev}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters", err=True)
-    summary = train(model, featurizer, train_docs, dev_docs, args, out_dir, test_docs, progress=not quiet)
-    click.echo(json.dumps({"best_epoch": summary["best_epoch"], "test": summary.get("test")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from .base import ExportSpec, Fp16Policy, GraphSpec, ModelFamily, ParityOutputs
 
 DEFAULT_MODEL_TYPE = "docunet"
 # model_type -> module whose FAMILY attribute is the ModelFamily
-FAMILY_MODULES = {"docunet": "docunet.models.docunet"}
+FAMILY_MODULES = {"docunet": "docunet.models.docunet", "plmarker-ner": "docunet.models.plmarker"}
 _loaded: dict[str, ModelFamily] = {}
 
 

@@ -108,6 +108,7 @@ class ModelFamily(ABC):
 
     model_type: ClassVar[str]
     config_class: ClassVar[type]
+    output: ClassVar[str] = "relations"  # what `decode` gives per document: "relations" or "mentions" (Prediction's field)
 
     # -- building -----------------------------------------------------------------------------
     @abstractmethod
@@ -121,6 +122,10 @@ class ModelFamily(ABC):
     # -- the data path ------------------------------------------------------------------------
     def featurize(self, featurizer: Any, docs: Sequence[Any]) -> list:
         return featurizer(list(docs))
+
+    def training_units(self, features: Sequence[Any]) -> list:
+        """What the training loop batches and shuffles (default: one document's features each)."""
+        return list(features)
 
     @abstractmethod
     def collate(self, featurizer: Any, features: Sequence[Any]) -> Any:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from ..documents import DataError, Document, PredictedRelation, data_error, document_from_docred, json_kind
+from ..documents import DataError, Document, PredictedRelation, PredictedSpan, data_error, document_from_docred, json_kind
 from ..inference import DEFAULT_BATCH_SIZE, batch_indices, run_batch
 from ..timing import NULL_TIMER
 from .backends import Backend, load_backend
@@ -50,6 +50,7 @@ class Prediction:
     relations: list[PredictedRelation] = field(default_factory=list)
     error: str | None = None
     document: Document | None = None
+    mentions: list[PredictedSpan] = field(default_factory=list)  # entity mention models (PL-Marker NER)
 
     @property
     def ok(self) -> bool:
@@ -167,8 +168,9 @@ class Runtime:
                     rels.append(self._run_batch([features[i]], threshold, top_k, timer)[0])
                 except Exception as exc:  # noqa: BLE001
                     rels.append(exc)
+        field_name = self.family.output
         out = [Prediction(chunk[i][0], docs[i].title, error=f"{docs[i].source}: model failed: {r}", document=docs[i])
-               if isinstance(r, Exception) else Prediction(chunk[i][0], docs[i].title, _named(r, docs[i]), document=docs[i])
+               if isinstance(r, Exception) else Prediction(chunk[i][0], docs[i].title, document=docs[i], **{field_name: _named(r, docs[i])})
                for i, r in zip(idx, rels)]
         if on_batch is not None:
             on_batch(len(idx))
@@ -264,10 +266,16 @@ def _check_decoding(batch_size: int, top_k: int | None) -> None:
         raise ValueError(f"top_k must be >= 0 (0: no limit), got {top_k!r}")
 
 
-def _named(relations: list, doc: Document) -> list:
-    """Relations with their entities' names (the first mention of each), as the CLI writes them."""
-    return [dataclasses.replace(r, head_name=doc.entities[r.head][0].name, tail_name=doc.entities[r.tail][0].name)
-            if isinstance(r, PredictedRelation) else r for r in relations]
+def _named(outputs: list, doc: Document) -> list:
+    """Relations with their entities' names (the first mention of each), mentions with their text, as the CLI writes them."""
+    out = []
+    for r in outputs:
+        if isinstance(r, PredictedRelation):
+            r = dataclasses.replace(r, head_name=doc.entities[r.head][0].name, tail_name=doc.entities[r.tail][0].name)
+        elif isinstance(r, PredictedSpan):
+            r = dataclasses.replace(r, text=" ".join(doc.sents[r.sent_id][r.start:r.end]))
+        out.append(r)
+    return out
 
 
 def _run_now(fn: Callable, *args: Any) -> Future:

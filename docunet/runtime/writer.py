@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable
 
-from ..documents import PredictedRelation
+from ..documents import PredictedRelation, PredictedSpan
 from .runtime import Prediction
 
 FORMATS = ("jsonl", "docred")
@@ -27,11 +27,21 @@ def relation_record(p: Prediction, r: PredictedRelation, names: dict[str, str]) 
             "relation": r.relation or names.get(r.label, r.label), "score": round(r.score, 4), "margin": round(r.margin, 4)}
 
 
+def mention_record(s: PredictedSpan) -> dict:
+    """sent: sentence index; start, end: word span [start, end) in it; text; type; score: the model's probability."""
+    return {"sent": s.sent_id, "start": s.start, "end": s.end, "text": s.text, "type": s.type, "score": round(s.score, 4)}
+
+
 def output_record(p: Prediction, names: dict[str, str]) -> dict:
-    """The JSONL record of one prediction: its relations, or the error with the input's line number."""
+    """The JSONL record of one prediction: its mentions and relations, or the error with the input's line number."""
     if p.error is not None:
         return {"line": p.index + 1, "error": p.error}
-    return {"title": p.title, "relations": [relation_record(p, r, names) for r in p.relations]}
+    record = {"title": p.title}
+    if p.mentions:
+        record["mentions"] = [mention_record(s) for s in p.mentions]
+    if p.relations or not p.mentions:
+        record["relations"] = [relation_record(p, r, names) for r in p.relations]
+    return record
 
 
 def complete_lines(path: Path) -> int:
@@ -53,12 +63,14 @@ def complete_lines(path: Path) -> int:
 class RunSummary:
     documents: int = 0
     relations: int = 0
+    mentions: int = 0
     failed_lines: list[int] = field(default_factory=list)  # 1-based input lines
     resumed_after: int = 0
 
     def line(self, prog: str = "docunet-run") -> str:
         where = f" (resumed after {plural(self.resumed_after, 'line')})" if self.resumed_after else ""
-        text = (f"{prog}: {plural(self.documents, 'document')}{where}, {plural(self.relations, 'relation')}, "
+        found = f"{plural(self.mentions, 'mention')}, " if self.mentions else ""
+        text = (f"{prog}: {plural(self.documents, 'document')}{where}, {found}{plural(self.relations, 'relation')}, "
                 f"{len(self.failed_lines)} failed")
         if self.failed_lines:
             shown = ", ".join(map(str, self.failed_lines[:20]))
@@ -83,6 +95,7 @@ class PredictionWriter:
         s = self.summary
         s.documents += 1
         s.relations += len(p.relations)
+        s.mentions += len(p.mentions)
         if p.error is not None:
             s.failed_lines.append(p.index + 1)
         if self.fmt == "jsonl":

