@@ -64,7 +64,7 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
         rt = Runtime.load(model_dir, device=str(pick_device(device)))
         gold = load_documents(data_spec, getattr(rt.config, "relations", None))
         results = list(rt.predict(gold, batch_size=batch_size, threshold=threshold, top_k=top_k))
-        failed = [p for p, d in zip(results, gold) if p.error is not None and d.num_entities >= 2]  # < 2 entities: no pair
+        failed = [p for p, d in zip(results, gold) if p.error is not None and d.num_entities >= rt.family.min_entities]
         if failed:
             raise DataError(f"{len(failed)} of {len(gold)} documents could not be scored; the first: {failed[0].error}")
         rels = [getattr(p, rt.family.output) for p in results]

@@ -109,6 +109,7 @@ class ModelFamily(ABC):
     model_type: ClassVar[str]
     config_class: ClassVar[type]
     output: ClassVar[str] = "relations"  # what `decode` gives per document: "relations" or "mentions" (Prediction's field)
+    min_entities: ClassVar[int] = 0  # entities an input document must have (DocuNet: 2, for one pair)
 
     # -- building -----------------------------------------------------------------------------
     @abstractmethod

@@ -101,11 +101,12 @@ class Runtime:
         try:
             if isinstance(item, dict):
                 source = item.get("_source")
-                return document_from_docred(item, source if isinstance(source, str) else f"item {index + 1}", require_entities=2)
+                return document_from_docred(item, source if isinstance(source, str) else f"item {index + 1}",
+                                            require_entities=self.family.min_entities)
             if isinstance(item, Document):
-                if item.num_entities < 2:
-                    raise data_error(item.source or f"item {index + 1}", f"has {item.num_entities} entities, at least 2 are "
-                                     "needed for a relation", "vertexSet", item.title)
+                if item.num_entities < self.family.min_entities:
+                    raise data_error(item.source or f"item {index + 1}", f"has {item.num_entities} entities, at least "
+                                     f"{self.family.min_entities} are needed for a relation", "vertexSet", item.title)
                 return item
             raise data_error(f"item {index + 1}", f"expected a Document or a DocRED-style dict, got {json_kind(item)}")
         except DataError as exc:

@@ -101,3 +101,21 @@ def test_a_killed_actor_is_restarted_and_the_output_is_complete(setup, tmp_path)
     clean = list(predict_on_ray(str(setup["ckpt"]), iter(records), RayOptions(workers=1, batch_size=2, backend="torch", threads=1)))
     assert [(p.error, [(r.head, r.tail, r.label, r.score) for r in p.relations]) for p in got] == \
            [(p.error, [(r.head, r.tail, r.label, r.score) for r in p.relations]) for p in clean]
+
+
+def test_a_chunk_that_raises_becomes_error_records(setup):
+    """Inside an actor: a failing prediction call turns into one error record per line of its chunk."""
+    import pickle
+
+    from docunet.scale.ray_engine import _Predictor
+
+    records = list(iter_records(setup["data"]))[:5]
+    actor = _Predictor(str(setup["ckpt"]), RayOptions(backend="torch", threads=1), 1, None, None)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    actor.rt.predict = broken
+    out = pickle.loads(actor({"chunk": [pickle.dumps(list(enumerate(records, 10)))]})["chunk"][0])
+    assert [p.index for p in out] == [10, 11, 12, 13, 14]
+    assert all(p.error == f"{r.source}: batch failed: out of memory" for p, r in zip(out, records))

@@ -23,6 +23,7 @@ Groups = list[tuple[torch.Tensor, torch.Tensor]]  # run_docunet's output: (doc i
 class DocuNetFamily(ModelFamily):
     model_type = "docunet"
     config_class = DocuNetConfig
+    min_entities = 2
 
     def build_model(self, config: DocuNetConfig, transformer: nn.Module) -> DocuNet:
         return DocuNet(config, transformer)

@@ -143,3 +143,31 @@ def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):
     got = [p.mentions for p in ort.predict(docs)]
     assert got[0][0].text == " ".join(docs[0].sents[got[0][0].sent_id][got[0][0].start:got[0][0].end])
     assert [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in got] == [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in ref]
+
+
+def test_eval_and_run_commands_read_the_family_from_the_checkpoint(tokenizer, tmp_path):
+    """docunet-eval reports typed, untyped and per-type span scores; docunet-run writes mentions; documents
+    without entities are fine inputs for an entity model."""
+    from click.testing import CliRunner
+
+    from docunet.checkpoint import save_checkpoint
+    from docunet.cli.evaluate import main as eval_main
+    from docunet.cli.run import main as run_main
+    from tests.conftest import to_docred
+
+    model, _ = make(tokenizer, seed=6)
+    ckpt = save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    docs = [ner_doc(random.Random(i), f"d{i}") for i in range(3)]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(to_docred(d)) + "\n" for d in docs) + json.dumps(
+        {"title": "no entities", "sents": [["alice", "works", "."]], "vertexSet": []}) + "\n")
+    res = CliRunner().invoke(eval_main, ["--model", str(ckpt), "--data", str(data)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert {"precision", "recall", "f1", "untyped_f1", "by_type"} <= set(report) and report["num_gold"] == 27
+    out = tmp_path / "o.jsonl"
+    res = CliRunner().invoke(run_main, [str(data), "--model", str(ckpt), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == 4 and all("error" not in r for r in recs)
+    assert all(set(m) == {"sent", "start", "end", "text", "type", "score"} for r in recs for m in r.get("mentions", []))
