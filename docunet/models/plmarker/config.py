@@ -21,6 +21,9 @@ class PLMarkerNERConfig:
     # training only: the fraction of non-entity candidate spans kept (a fixed random sample); 1.0 keeps all, as the
     # original. Fewer markers per instance make CPU training affordable; serving always scores every candidate
     train_negative_ratio: float = 1.0
+    # PyTorch inference: the text once, then the markers against its cached keys and values (modeling.text_once_states;
+    # equal to the dense packed pass within 1e-4); exported graphs always run the dense pass
+    text_once: bool = False
 
     def __post_init__(self) -> None:
         if self.max_seq_length < 8 or self.max_pair_length < 1 or self.max_span_width < 1:

@@ -17,7 +17,7 @@ from .batching import SpanBatch, collate_spans
 from .config import PLMarkerNERConfig
 from .export_spec import EXPORT_SPEC
 from .featurize import DocSpanFeatures, SpanFeaturizer, SpanInstance
-from .modeling import PLMarkerNER
+from .modeling import MarkerEncoder, PLMarkerNER, text_once_states
 
 
 def select_spans(candidates: list[tuple[float, int, int, int, int]], nested: bool) -> list[tuple[float, int, int, int, int]]:
@@ -62,8 +62,12 @@ class PLMarkerNERFamily(ModelFamily):
         return collate_spans(featurizer, list(features))
 
     def run(self, batch: SpanBatch, graphs: Graphs, config: PLMarkerNERConfig, timer=NULL_TIMER) -> torch.Tensor:
+        encoder = graphs["encoder"]
         with timer("encoder"):
-            states = graphs["encoder"](batch.input_ids, batch.position_ids, batch.attention_mask)
+            if config.text_once and isinstance(encoder, MarkerEncoder) and not torch.is_grad_enabled():
+                states = text_once_states(encoder.transformer, batch)
+            else:
+                states = encoder(batch.input_ids, batch.position_ids, batch.attention_mask)
         with timer("head"):
             return graphs["classifier"](states, batch.start_index, batch.end_index, batch.text_start, batch.text_end)
 

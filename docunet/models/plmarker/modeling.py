@@ -26,6 +26,47 @@ class MarkerEncoder(nn.Module):
         return out.last_hidden_state
 
 
+def text_once_states(transformer: nn.Module, batch) -> torch.Tensor:
+    """The encoder's output for a packed batch, computed as text once plus markers against the text's cached
+    keys and values, equal to the dense [N, T, T] pass (text never attends to markers, so a window's text
+    states are the same for every group).
+
+    The text runs through the stock encoder alone; then each layer's marker states attend to that layer's
+    text keys and values (from the text's layer input), to themselves and to their partner, with the layer's
+    own query/key/value, output, intermediate and output modules. Attention over markers costs 2K x (L + 2)
+    instead of (L + 2K)^2, and text rows never pay for markers. BERT-family encoders (eval mode)."""
+    K = batch.start_index.shape[1]
+    L = batch.input_ids.shape[1] - 2 * K
+    text_valid = batch.attention_mask[:, 0, :L] > 0  # row 0 ([CLS]) sees exactly the window's real text
+    text = transformer(input_ids=batch.input_ids[:, :L].long(), position_ids=batch.position_ids[:, :L].long(),
+                       attention_mask=text_valid.long(), output_hidden_states=True)
+    m = transformer.embeddings(input_ids=batch.input_ids[:, L:].long(), position_ids=batch.position_ids[:, L:].long(),
+                               token_type_ids=torch.zeros_like(batch.input_ids[:, L:]).long())
+    N, M, d = m.shape
+    partner = torch.cat([torch.arange(K, 2 * K), torch.arange(0, K)]).to(m.device)  # start j <-> end j
+    neg = torch.finfo(torch.float32).min
+    for layer, h in zip(transformer.encoder.layer, text.hidden_states[:-1]):
+        att = layer.attention.self
+        H, dh = att.num_attention_heads, att.attention_head_size
+
+        def heads(x: torch.Tensor) -> torch.Tensor:
+            return x.view(x.shape[0], x.shape[1], H, dh).transpose(1, 2)  # [N, H, n, dh]
+
+        q, k_m, v_m = heads(att.query(m)), heads(att.key(m)), heads(att.value(m))
+        k_t, v_t = heads(att.key(h)), heads(att.value(h))
+        scale = getattr(att, "scaling", dh ** -0.5)
+        s_text = (q @ k_t.transpose(-1, -2)) * scale  # [N, H, M, L]
+        s_text = s_text.masked_fill(~text_valid[:, None, None, :], neg)
+        s_self = (q * k_m).sum(-1, keepdim=True) * scale  # [N, H, M, 1]
+        s_partner = (q * k_m[:, :, partner]).sum(-1, keepdim=True) * scale
+        p = torch.cat([s_text, s_self, s_partner], -1).softmax(-1)
+        ctx = p[..., :L] @ v_t + p[..., L:L + 1] * v_m + p[..., L + 1:] * v_m[:, :, partner]  # [N, H, M, dh]
+        ctx = ctx.transpose(1, 2).reshape(N, M, H * dh)
+        attended = layer.attention.output(ctx, m)
+        m = layer.output(layer.intermediate(attended), attended)
+    return torch.cat([text.last_hidden_state, m], dim=1)
+
+
 class SpanClassifier(nn.Module):
     """[start marker; end marker; first word piece; last word piece] -> types + "none" (the original's features)."""
 
@@ -53,8 +94,11 @@ class PLMarkerNER(nn.Module):
         self.encoder = MarkerEncoder(transformer)
         self.classifier = SpanClassifier(config.hidden_size, config.num_labels, config.dropout)
 
-    def forward(self, batch) -> torch.Tensor:
-        states = self.encoder(batch.input_ids, batch.position_ids, batch.attention_mask)
+    def forward(self, batch, text_once: bool = False) -> torch.Tensor:
+        if text_once:
+            states = text_once_states(self.encoder.transformer, batch)
+        else:
+            states = self.encoder(batch.input_ids, batch.position_ids, batch.attention_mask)
         return self.classifier(states, batch.start_index, batch.end_index, batch.text_start, batch.text_end)
 
 

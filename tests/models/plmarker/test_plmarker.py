@@ -171,3 +171,15 @@ def test_eval_and_run_commands_read_the_family_from_the_checkpoint(tokenizer, tm
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == 4 and all("error" not in r for r in recs)
     assert all(set(m) == {"sent", "start", "end", "text", "type", "score"} for r in recs for m in r.get("mentions", []))
+
+
+def test_text_once_equals_the_dense_packed_pass(tokenizer):
+    """Text computed once, markers against its cached keys and values: the same logits as the dense pass."""
+    model, feat = make(tokenizer, seed=8, max_pair_length=7)
+    docs = [ner_doc(random.Random(i), f"d{i}", n_sents=2 + i) for i in range(3)]
+    b = FAMILY.collate(feat, feat(docs))
+    assert b.input_ids.shape[0] > 3  # several instances, padded text and padded spans
+    with torch.no_grad():
+        dense, cached = model(b), model(b, text_once=True)
+    real = b.span_mask
+    assert (dense[real] - cached[real]).abs().max() < 1e-4
