@@ -59,15 +59,29 @@ def source_checkpoint(export_dir: str | Path) -> Path:
     return Path(source.get("path", "")) if isinstance(source, dict) else Path(str(source))
 
 
+def int8_weight_bits(manifest: dict) -> int | None:
+    """The int8 weight width an export was made with (7 or 8), None for exports without int8 weights."""
+    if manifest.get("precision") != "int8":
+        return None
+    details = manifest.get("precision_details", {})
+    if "int8_weight_bits" in details:
+        return int(details["int8_weight_bits"])
+    quant = details.get("encoder_quantization", {})  # exports made before the width was recorded
+    return 7 if quant.get("reduce_range", False) else 8
+
+
 def export_label(manifest: dict) -> str:
-    """fp32, fp16, int8 (encoder only) or int8-all (every graph), from an export manifest, with
-    `-fused` when the encoder carries ONNX Runtime's fusions."""
+    """fp32, fp16, int8 (encoder only) or int8-all (every graph), from an export manifest, with `-fused`
+    when the encoder carries ONNX Runtime's fusions and `-w7` / `-w8` for the int8 weight width (every
+    choice that changes the numbers is in the name)."""
     precision = manifest.get("precision", "fp32")
     graphs = manifest.get("graphs", {})
     int8_all = precision == "int8" and len(graphs) > 1 and all(g.get("precision") == "int8" for g in graphs.values())
     label = "int8-all" if int8_all else precision
-    fused = manifest.get("precision_details", {}).get("encoder_fusion", {}).get("fused")
-    return f"{label}-fused" if fused else label
+    if manifest.get("precision_details", {}).get("encoder_fusion", {}).get("fused"):
+        label += "-fused"
+    bits = int8_weight_bits(manifest)
+    return f"{label}-w{bits}" if bits else label
 
 
 def graph_io(path: Path) -> dict:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .artifacts import MANIFEST_FILE, export_label
+from .engines.cpu import cpu_info
 from .metrics import train_facts as facts_of
 from .readers import load_documents
 from .runtime import Runtime
@@ -147,7 +148,7 @@ def run_all(checkpoint: str, specs: list[str], docs: str, n_docs: int, batch_siz
                 continue
             per_spec[i].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     results = [combine_rounds(rs) for rs in per_spec]
-    report = {"checkpoint": checkpoint, "docs": docs, "n_docs": n_docs, "device": device, "threads": threads,
+    report = {"checkpoint": checkpoint, "docs": docs, "n_docs": n_docs, "device": device, "cpu": cpu_info().describe(), "threads": threads,
               "reference": REFERENCE, "rounds": rounds, "results": results}
     add_ratios(report)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +190,8 @@ def add_ratios(report: dict) -> None:
 
 def markdown_table(report: dict) -> str:
     rounds = report.get("rounds", 1)
-    lines = [f"docs: {report['docs']} (first {report['n_docs']}), device {report['device']}, threads {report['threads']}; "
+    lines = [f"docs: {report['docs']} (first {report['n_docs']}), device {report['device']}, CPU {report.get('cpu', 'not recorded')}, "
+             f"threads {report['threads']}; "
              f"ratio = docs/s over `{REFERENCE}` (torch fp32, eager attention with every layer's probabilities) at the same batch size"
              + (f"; {rounds} rounds round-robin, each cell from the round with the median docs/s (range of the rounds in brackets)"
                 if rounds > 1 else ""),

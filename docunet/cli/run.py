@@ -67,7 +67,8 @@ class Progress:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--backend", type=click.Choice(("auto",) + BACKENDS), default="auto")
 @click.option("--device", type=DeviceType(), default="cpu", help="cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", help="torch backend autocast.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32",
+              help="torch backend autocast; auto: bf16 on CPUs with AMX, fp32 elsewhere.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULT_BATCH_SIZE, help="Documents per model call.")
 @click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads per model call (0: library defaults; with --workers, "
               "cores // workers; with --engine ray, each actor's CPUs). Outputs are byte-identical across engines at equal threads.")

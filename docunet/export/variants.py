@@ -61,6 +61,9 @@ def make_variant(spec: ExportSpec, precision: str, work: Path, out_dir: Path, in
             info[f"{g.name}_conversion"] = export_fp16(work / g.file, out_dir / g.file, g.fp16)
         info["kept_fp32"] = spec.kept_fp32
         return info
+    info["int8_weight_bits"] = 7 if reduce_range else 8
+    info["int8_weights_fit"] = ("every x86-64 CPU: 7-bit weights cannot saturate the int16 pair sums of CPUs without VNNI" if reduce_range
+                                else "CPUs with VNNI or AMX, and ARM; on AVX2 or AVX-512 without VNNI the int16 pair sums saturate")
     for g in spec.graphs:
         if g.int8 == "dynamic":
             info[g.name] = "int8"
