@@ -1,4 +1,4 @@
-"""docunet-export: a checkpoint -> encoder.onnx + head.onnx (+ TensorRT engines), validated, with a manifest."""
+"""docunet-export: a checkpoint -> its ONNX graphs (+ TensorRT engines), validated, with a manifest."""
 from __future__ import annotations
 
 import functools
@@ -138,7 +138,7 @@ def _summary(result, quiet: bool) -> None:
 def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
-    """Export CHECKPOINT as ONNX graphs (encoder.onnx, head.onnx), validate them against PyTorch and write manifest.json."""
+    """Export CHECKPOINT as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: encoder.onnx + classifier.onnx), validate them against PyTorch and write manifest.json."""
     if threads:
         torch.set_num_threads(threads)  # the PyTorch reference of the validation, too
     settings = TrtSettings(seq_buckets=_ints(seq_buckets), doc_buckets=_ints(doc_buckets), max_windows=max_windows,
