@@ -7,17 +7,17 @@ load the same way.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from ..config_file import ConfigFile
 
 # DocRED's entity types in the order the original typed markers use: type k -> [unused{2k+1}] / [unused{2k+51}].
 DOCRED_ENTITY_TYPES = ["ORG", "LOC", "TIME", "PER", "MISC", "NUM"]
 
 
 @dataclass
-class DocuNetConfig:
+class DocuNetConfig(ConfigFile):
     model_type: ClassVar[str] = "docunet"
     # data / vocabulary
     relations: list[str] = field(default_factory=lambda: ["Na"])  # index 0 = no relation
@@ -94,22 +94,3 @@ class DocuNetConfig:
             return self.grid_size
         steps = -(-(num_entities - self.grid_size) // self.grid_step)
         return self.grid_size + steps * self.grid_step
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DocuNetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "model_type"})
-        if unknown:
-            raise ValueError(f"unknown config keys: {unknown}")
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def save(self, path: Path) -> None:
-        record = {"format": "docunet-config/1", "model_type": self.model_type, **self.to_dict()}
-        Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> "DocuNetConfig":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,14 +1,14 @@
 """PLMarkerNERConfig: everything a PL-Marker span NER model needs to be rebuilt and served (`config.json`)."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from ..config_file import ConfigFile
 
 
 @dataclass
-class PLMarkerNERConfig:
+class PLMarkerNERConfig(ConfigFile):
     model_type: ClassVar[str] = "plmarker-ner"
     entity_types: list[str] = field(default_factory=list)  # label 0 is "no entity"; type k is label k + 1
     encoder_name: str = ""
@@ -43,20 +43,3 @@ class PLMarkerNERConfig:
     def text_window(self) -> int:
         """Word pieces of one instance's text, capped by the encoder's position embeddings."""
         return min(self.max_seq_length, int(self.encoder_config.get("max_position_embeddings", self.max_seq_length)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PLMarkerNERConfig":
-        if data.get("model_type", cls.model_type) != cls.model_type:
-            raise ValueError(f"model_type {data.get('model_type')!r} is not {cls.model_type!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "model_type"})
-        if unknown:
-            raise ValueError(f"unknown config keys: {unknown}")
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def save(self, path: Path) -> None:
-        record = {"format": "docunet-config/1", "model_type": self.model_type, **self.to_dict()}
-        Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
