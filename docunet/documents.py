@@ -74,6 +74,10 @@ class Document:
     relations: list[Relation] | None = None  # None: unlabelled (inference input)
     candidate_pairs: list[tuple[int, int]] | None = None  # None: every ordered pair h != t
     source: str = ""  # "file:line" or "file#index", for messages
+    # Raw-text input (docunet.text.document_from_text): the text the words came from and each word's
+    # character [start, end) in it, same shape as `sents`; None for documents read from word lists.
+    text: str | None = None
+    word_offsets: list[list[tuple[int, int]]] | None = None
 
     @property
     def num_entities(self) -> int:

@@ -70,11 +70,16 @@ def entity_types_of(docs) -> list[str]:
 @click.option("--negative-ratio", type=click.FloatRange(0, 1, min_open=True), default=P("train_negative_ratio"),
               help="plmarker-ner: fraction of non-entity candidate spans kept for training (1: all, as the original).")
 @click.option("--nested", is_flag=True, help="plmarker-ner: allow overlapping spans of different types (SciERC); default flat (DocRED).")
+@click.option("--shape-features/--no-shape-features", default=P("shape_features"),
+              help="plmarker-ner: word shapes (capitalised, all caps, digits...) of a span's words as extra span features.")
+@click.option("--prune-ratio", type=click.FloatRange(0), default=P("prune_ratio"),
+              help="plmarker-ner: at inference (dev and test included) score only the best ceil(R x words) candidates of each "
+                   "text window by the boundary scorer (0: every candidate).")
 @clean_errors
 def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
          top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, device, threads, quiet, overwrite,
-         model_type, max_seq_length, max_pair_length, max_span_width, negative_ratio, nested):
+         model_type, max_seq_length, max_pair_length, max_span_width, negative_ratio, nested, shape_features, prune_ratio):
     """Train a model (DocuNet relations or PL-Marker entity mentions) and keep the checkpoint with the best dev F1."""
     if emb_size % block_size:
         raise click.BadParameter(f"--emb-size {emb_size} must be a multiple of --block-size {block_size}", param_hint="--emb-size")
@@ -103,7 +108,7 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
         config = PLMarkerNERConfig(entity_types=entity_types_of(train_docs), encoder_name=encoder,
                                    encoder_config=encoder_config_dict(transformer), max_seq_length=max_seq_length,
                                    max_pair_length=max_pair_length, max_span_width=max_span_width, nested=nested,
-                                   train_negative_ratio=negative_ratio)
+                                   train_negative_ratio=negative_ratio, shape_features=shape_features, prune_ratio=prune_ratio)
     else:
         config = docunet_config(train_docs, relations, rel_info, encoder, transformer, markers, feature_map, no_unet, unet_channels,
                                 grid_size, emb_size, block_size, loss, top_k)

@@ -1,8 +1,9 @@
 """PL-Marker (Ye et al., ACL 2022, "Packed Levitated Marker"): span NER with packed levitated markers.
 
-config -> featurize (candidate spans, context windows, neighbourhood packing) -> batching (markers,
-positions, [N, T, T] mask) -> modeling (stock encoder + span classifier), with the export spec beside
-the model and the family contract in family.py (decoding: greedy flat or nested). Only the config is
+config -> featurize (candidate spans, context windows shared by sentences, word shapes, neighbourhood
+packing) -> batching (window batches; the dense packed layout as the reference) -> modeling (stock encoder:
+text once, then the markers against its cached states; span classifier; boundary scorer for pruning), with
+the export spec beside the model and the family contract in family.py (pruning, decoding flat or nested). Only the config is
 imported eagerly; the model modules load on first use.
 """
 from __future__ import annotations

@@ -19,15 +19,21 @@ class PLMarkerNERConfig(ConfigFile):
     nested: bool = False  # decoding: False drops a span overlapping any better one (flat, DocRED); True only same-type overlaps
     dropout: float = 0.1
     # training only: the fraction of non-entity candidate spans kept (a fixed random sample); 1.0 keeps all, as the
-    # original. Fewer markers per instance make CPU training affordable; serving always scores every candidate
+    # original. Fewer markers make CPU training affordable; serving scores every candidate (or the pruned set)
     train_negative_ratio: float = 1.0
-    # PyTorch inference: the text once, then the markers against its cached keys and values (modeling.text_once_states;
-    # equal to the dense packed pass within 1e-4); exported graphs always run the dense pass
-    text_once: bool = False
+    # word shapes (lower, Title, UPPER, MiXed, digit, other) of a span's first, last, previous and next word as extra
+    # span features: the uncased encoder cannot see capitalisation
+    shape_features: bool = True
+    # candidate pruning at inference: a boundary scorer on the text states keeps the best ceil(prune_ratio x words)
+    # candidates of each window for the marker pass; 0 scores every candidate
+    prune_ratio: float = 0.0
+    marker_ids: list[int] = field(default_factory=list)  # the start and end marker tokens (set from the tokenizer)
 
     def __post_init__(self) -> None:
         if self.max_seq_length < 8 or self.max_pair_length < 1 or self.max_span_width < 1:
             raise ValueError("max_seq_length must be >= 8, max_pair_length and max_span_width >= 1")
+        if not 0.0 <= self.prune_ratio:
+            raise ValueError(f"prune_ratio must be >= 0, not {self.prune_ratio}")
         if len(set(self.entity_types)) != len(self.entity_types):
             raise ValueError(f"entity_types has duplicates: {self.entity_types}")
 

@@ -13,11 +13,13 @@ from ...documents import Document, PredictedSpan
 from ...metrics import Scores, span_scores
 from ...timing import NULL_TIMER
 from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
-from .batching import SpanBatch, collate_spans
+from .batching import WindowBatch, collate_windows
 from .config import PLMarkerNERConfig
 from .export_spec import EXPORT_SPEC
-from .featurize import DocSpanFeatures, SpanFeaturizer, SpanInstance
-from .modeling import MarkerEncoder, PLMarkerNER, text_once_states
+from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow
+from .modeling import PLMarkerNER
+
+PRUNED_NONE_LOGIT = 30.0  # a pruned candidate's "none" logit (its other logits are 0)
 
 
 def select_spans(candidates: list[tuple[float, int, int, int, int]], nested: bool) -> list[tuple[float, int, int, int, int]]:
@@ -32,6 +34,22 @@ def select_spans(candidates: list[tuple[float, int, int, int, int]], nested: boo
     return kept
 
 
+def prune_candidates(batch: WindowBatch, boundary: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best ceil(ratio x words) candidates of each window by boundary score (log P(first piece starts an
+    entity) + log P(last piece ends one)), in their original (neighbourhood) order: index [W, K'] into the
+    candidates and whether each is kept [W, K'] (False for padding and past a window's budget)."""
+    lp = F.logsigmoid(boundary.float())
+    score = torch.gather(lp[..., 0], 1, batch.span_first.long()) + torch.gather(lp[..., 1], 1, batch.span_last.long())
+    score = score.masked_fill(~batch.span_mask, float("-inf"))
+    budget = torch.minimum(torch.ceil(batch.window_words.float() * ratio).long().clamp(min=1), batch.span_mask.sum(1))
+    k = max(1, int(budget.max()))
+    top = score.topk(k, dim=1).indices
+    kept = torch.arange(k, device=top.device)[None, :] < budget[:, None]
+    index, order = top.masked_fill(~kept, batch.span_first.shape[1]).sort(1)  # kept ones first, by position
+    kept = torch.gather(kept, 1, order)
+    return index.masked_fill(~kept, 0), kept & torch.gather(batch.span_mask, 1, index.masked_fill(~kept, 0))
+
+
 class PLMarkerNERFamily(ModelFamily):
     model_type = "plmarker-ner"
     config_class = PLMarkerNERConfig
@@ -44,34 +62,50 @@ class PLMarkerNERFamily(ModelFamily):
         return SpanFeaturizer(tokenizer, config)
 
     def training_units(self, features: Sequence[DocSpanFeatures], ratio: float = 1.0, seed: int = 0) -> list[DocSpanFeatures]:
-        """One packed instance each, as the original batches (8 instances, not 8 documents); with `ratio` < 1
-        (config.train_negative_ratio) only that fraction of the non-entity spans is kept, every entity span is."""
+        """One text window each (a whole document when it fits); with `ratio` < 1 (config.train_negative_ratio)
+        only that fraction of the non-entity spans is kept (a fixed random sample), every entity span is."""
         rng = np.random.default_rng(seed)
         units = []
         for f in features:
-            for x in f.instances:
-                if x.labels is None:
+            for w in f.windows:
+                if w.labels is None:
                     continue
                 if ratio < 1.0:
-                    keep = (x.labels > 0) | (rng.random(len(x.labels)) < ratio)
-                    x = SpanInstance(x.input_ids, x.span_pos[keep], x.span_word[keep], x.labels[keep])
-                units.append(DocSpanFeatures([x]))
+                    keep = (w.labels > 0) | (rng.random(len(w.labels)) < ratio)
+                    w = SpanWindow(w.input_ids, w.span_pos[keep], w.span_word[keep], w.span_shape[keep], w.labels[keep],
+                                   w.boundary, w.words)
+                units.append(DocSpanFeatures([w], f.pair_length))
         return units
 
-    def collate(self, featurizer: SpanFeaturizer, features: Sequence[DocSpanFeatures]) -> SpanBatch:
-        return collate_spans(featurizer, list(features))
+    def collate(self, featurizer: SpanFeaturizer, features: Sequence[DocSpanFeatures]) -> WindowBatch:
+        return collate_windows(featurizer, list(features))
 
-    def run(self, batch: SpanBatch, graphs: Graphs, config: PLMarkerNERConfig, timer=NULL_TIMER) -> torch.Tensor:
-        encoder = graphs["encoder"]
+    def run(self, batch: WindowBatch, graphs: Graphs, config: PLMarkerNERConfig, timer=NULL_TIMER) -> torch.Tensor:
+        """Text once per window; the candidates (or the pruned best ones) K at a time against its cached states.
+        Logits [W, C, labels]; a pruned candidate gets "none"."""
         with timer("encoder"):
-            if config.text_once and isinstance(encoder, MarkerEncoder) and not torch.is_grad_enabled():
-                states = text_once_states(encoder.transformer, batch)
-            else:
-                states = encoder(batch.input_ids, batch.position_ids, batch.attention_mask)
+            states, boundary = graphs["text"](batch.input_ids, batch.attention_mask)
         with timer("head"):
-            return graphs["classifier"](states, batch.start_index, batch.end_index, batch.text_start, batch.text_end)
+            W, C = batch.span_first.shape
+            if config.prune_ratio > 0:
+                index, kept = prune_candidates(batch, boundary, config.prune_ratio)
+                first, last = torch.gather(batch.span_first, 1, index), torch.gather(batch.span_last, 1, index)
+                shape = torch.gather(batch.span_shape, 1, index[..., None].expand(-1, -1, batch.span_shape.shape[-1]))
+            else:
+                first, last, shape = batch.span_first, batch.span_last, batch.span_shape
+            K = config.max_pair_length
+            chunks = [graphs["spans"](states, batch.attention_mask, first[:, k : k + K], last[:, k : k + K], shape[:, k : k + K])
+                      for k in range(0, first.shape[1], K)]
+            logits = torch.cat(chunks, 1).float()
+            if config.prune_ratio <= 0:
+                return logits
+            full = torch.zeros(W, C, logits.shape[-1], dtype=logits.dtype, device=logits.device)
+            full[..., 0] = PRUNED_NONE_LOGIT
+            w, j = kept.nonzero(as_tuple=True)
+            full[w, index[w, j]] = logits[w, j]
+            return full
 
-    def decode(self, batch: SpanBatch, raw: torch.Tensor, config: PLMarkerNERConfig, threshold: float | None = None,
+    def decode(self, batch: WindowBatch, raw: torch.Tensor, config: PLMarkerNERConfig, threshold: float | None = None,
                top_k: int | None = None) -> list[list]:
         """Softmax over types + none; the best non-none label of each span, then greedy overlap removal.
         `threshold` (optional) is a minimum probability. A model trained on a fraction r of the non-entity spans
@@ -92,7 +126,7 @@ class PLMarkerNERFamily(ModelFamily):
         return [[PredictedSpan(s, a, b, config.entity_types[lab], p) for p, s, a, b, lab in select_spans(c, config.nested)]
                 for c in cands]
 
-    def parity_outputs(self, batch: SpanBatch, raw: torch.Tensor, features: Sequence[DocSpanFeatures],
+    def parity_outputs(self, batch: WindowBatch, raw: torch.Tensor, features: Sequence[DocSpanFeatures],
                        config: PLMarkerNERConfig) -> list[ParityOutputs]:
         preds = self.decode(batch, raw, config)
         logits, mask = raw.float().cpu(), batch.span_mask.cpu()
@@ -104,12 +138,19 @@ class PLMarkerNERFamily(ModelFamily):
             out.append(ParityOutputs(scores, decisions, [(s.sent_id, s.start, s.end, s.type) for s in p], p))
         return out
 
-    def loss(self, model: PLMarkerNER, batch: SpanBatch) -> tuple[torch.Tensor, int]:
-        logits = model(batch)
+    def loss(self, model: PLMarkerNER, batch: WindowBatch) -> tuple[torch.Tensor, int]:
+        """Cross-entropy over the candidates' labels plus the boundary scorer's binary cross-entropy (first / last
+        piece of an entity) over the text of the windows' own sentences."""
+        logits, boundary = model(batch)
         count = int((batch.labels != -100).sum())
-        if count == 0:
-            return logits.sum() * 0.0, 0
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.labels.reshape(-1), ignore_index=-100), count
+        loss = logits.sum() * 0.0
+        if count:
+            loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.labels.reshape(-1), ignore_index=-100)
+        if batch.boundary is not None:
+            valid = batch.boundary >= 0
+            if valid.any():
+                loss = loss + F.binary_cross_entropy_with_logits(boundary.float()[valid], batch.boundary[valid].float())
+        return loss, count
 
     def param_groups(self, model: PLMarkerNER, args: Any) -> list[dict]:
         """The encoder at lr_encoder, the span classifier at lr_classifier."""
@@ -121,7 +162,7 @@ class PLMarkerNERFamily(ModelFamily):
         return span_scores(docs, predictions)
 
     def graphs(self, model: PLMarkerNER) -> dict[str, nn.Module]:
-        return {"encoder": model.encoder, "classifier": model.classifier}
+        return {"text": model.text_graph(), "spans": model.span_graph()}
 
     def export_spec(self) -> ExportSpec:
         return EXPORT_SPEC

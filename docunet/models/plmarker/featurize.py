@@ -1,10 +1,12 @@
-"""Documents -> PL-Marker span instances: candidate spans, context windows and neighbourhood packing.
+"""Documents -> PL-Marker span windows: candidate spans, context windows, word shapes and packing.
 
 For every sentence: the candidate spans are all spans of up to W words (start-major, then end, so
 neighbouring spans are adjacent); the sentence sits in a window of `max_seq_length` word pieces filled
-with the document's text on both sides (as the original does); the candidates are packed K at a time
-into instances, each of which carries the window's text and, later (batching.py), one levitated start
-and end marker per candidate. Shared by training and serving.
+with the document's text on both sides (as the original does). Consecutive sentences whose windows are
+the same (every sentence of a document that fits in one window) share it: one `SpanWindow` holds the
+text once and all its candidates. The dense packed pass (the original's) splits a window's candidates
+K at a time into instances (`DocSpanFeatures.instances`); the text-once pass scores them all against the
+window's text, computed once. Shared by training and serving.
 """
 from __future__ import annotations
 
@@ -17,25 +19,65 @@ from ...documents import Document
 from ..tokens import special_tokens
 from .config import PLMarkerNERConfig
 
+# word shapes (the encoder is often uncased: capitalisation is invisible to it)
+NO_WORD, LOWER, TITLE, UPPER, MIXED, DIGIT, OTHER = range(7)
+NUM_SHAPES = 7
+
+
+def word_shape(word: str) -> int:
+    """lower, Title, UPPER (two letters or more), MiXed, has a digit, or other (punctuation, symbols)."""
+    if any(c.isdigit() for c in word):
+        return DIGIT
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return OTHER
+    if all(c.islower() for c in letters):
+        return LOWER
+    if all(c.isupper() for c in letters):
+        return UPPER if len(letters) > 1 else TITLE
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return TITLE
+    return MIXED
+
 
 @dataclass
 class SpanInstance:
-    """One packed instance: a text window and up to K candidate spans in it."""
+    """One packed instance of the dense pass: a text window and up to K candidate spans in it."""
 
     input_ids: np.ndarray  # [L] int64: prefix, window pieces, suffix
     span_pos: np.ndarray  # [k, 2] int64: positions (in input_ids) of each span's first and last piece
     span_word: np.ndarray  # [k, 3] int64: sentence, first word, one past the last word
+    span_shape: np.ndarray  # [k, 4] int64: shapes of the first, last, previous and next word
     labels: np.ndarray | None  # [k] int64: 0 = no entity, t + 1 = entity_types[t]; None when unlabelled
 
 
 @dataclass
+class SpanWindow(SpanInstance):
+    """A text window and every candidate span of the sentences it is the window of."""
+
+    boundary: np.ndarray | None = None  # [L, 2] int64: is a gold span's first / last piece; -100 outside these sentences
+    words: int = 0  # words of its sentences (the pruning budget is a fraction of them)
+
+    def chunks(self, k: int) -> list[SpanInstance]:
+        """The dense pass's instances: the candidates K at a time, each with the window's text."""
+        n = len(self.span_pos)
+        return [SpanInstance(self.input_ids, self.span_pos[i : i + k], self.span_word[i : i + k], self.span_shape[i : i + k],
+                             None if self.labels is None else self.labels[i : i + k]) for i in range(0, n, k)]
+
+
+@dataclass
 class DocSpanFeatures:
-    instances: list[SpanInstance]
+    windows: list[SpanWindow]
+    pair_length: int  # K of the dense pass
+
+    @property
+    def instances(self) -> list[SpanInstance]:
+        return [x for w in self.windows for x in w.chunks(self.pair_length)]
 
     @property
     def length(self) -> int:
-        """Tokens the encoder sees for this document: text plus two markers per span, over its instances."""
-        return sum(len(x.input_ids) + 2 * len(x.span_pos) for x in self.instances)
+        """Tokens the encoder sees for this document: each window's text plus two markers per span."""
+        return sum(len(x.input_ids) + 2 * len(x.span_pos) for x in self.windows)
 
 
 class SpanFeaturizer:
@@ -48,6 +90,11 @@ class SpanFeaturizer:
         self.prefix, self.suffix = special_tokens(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.start_marker, self.end_marker = self._marker_ids()
+        if not config.marker_ids:
+            config.marker_ids = [self.start_marker, self.end_marker]
+        elif list(config.marker_ids) != [self.start_marker, self.end_marker]:
+            raise ValueError(f"the model's marker ids {config.marker_ids} are not this tokenizer's "
+                             f"{[self.start_marker, self.end_marker]}: a checkpoint's tokenizer files do not belong to it")
         self.type_index = {t: i + 1 for i, t in enumerate(config.entity_types)}
         self.notes: Counter[str] = Counter()
 
@@ -82,6 +129,28 @@ class SpanFeaturizer:
                 gold.setdefault((m.sent_id, m.start, m.end), label)
         return gold
 
+    def _windows(self, doc: Document, first: np.ndarray, last: np.ndarray, n_pieces: int) -> list[tuple[int, int, list[int]]]:
+        """(lo, hi, sentences): each sentence centred in `budget` pieces of document text, consecutive sentences
+        with the same window merged."""
+        budget = self.config.text_window - len(self.prefix) - len(self.suffix)
+        out: list[tuple[int, int, list[int]]] = []
+        offset = 0
+        for sid, sent in enumerate(doc.sents):
+            ws, we = offset, offset + len(sent)
+            offset = we
+            ps, pe = int(first[ws]), int(last[we - 1]) + 1
+            if pe - ps >= budget:
+                lo, hi = ps, ps + budget
+            else:
+                lo = max(0, ps - (budget - (pe - ps)) // 2)
+                hi = min(n_pieces, lo + budget)
+                lo = max(0, hi - budget)
+            if out and out[-1][:2] == (lo, hi):
+                out[-1][2].append(sid)
+            else:
+                out.append((lo, hi, [sid]))
+        return out
+
     def _one(self, doc: Document, pieces: list[int], piece_word: list[int | None]) -> DocSpanFeatures:
         cfg = self.config
         n_words = sum(len(s) for s in doc.sents)
@@ -96,34 +165,38 @@ class SpanFeaturizer:
             for w in np.nonzero(empty)[0]:
                 prev = last[:w][last[:w] >= 0]
                 first[w] = last[w] = prev[-1] if len(prev) else 0
+        shapes = np.asarray([word_shape(w) for s in doc.sents for w in s], np.int64)
+        sent_start = np.cumsum([0] + [len(s) for s in doc.sents])
         gold = self._gold(doc)
-        budget = cfg.text_window - len(self.prefix) - len(self.suffix)
         pieces_arr = np.asarray(pieces, np.int64)
-        instances: list[SpanInstance] = []
-        offset = 0
-        for sid, sent in enumerate(doc.sents):
-            ws, we = offset, offset + len(sent)
-            offset = we
-            ps, pe = int(first[ws]), int(last[we - 1]) + 1
-            if pe - ps >= budget:
-                lo, hi = ps, ps + budget
-            else:
-                lo = max(0, ps - (budget - (pe - ps)) // 2)
-                hi = min(len(pieces_arr), lo + budget)
-                lo = max(0, hi - budget)
-            spans, words, labels = [], [], []
-            for i in range(len(sent)):
-                for j in range(i, min(i + cfg.max_span_width, len(sent))):
-                    a, b = int(first[ws + i]), int(last[ws + j])
-                    if b >= hi:
-                        self.notes["candidate spans past the longest encoder window of a sentence were not scored"] += 1
-                        continue
-                    spans.append((a - lo + len(self.prefix), b - lo + len(self.prefix)))
-                    words.append((sid, i, j + 1))
-                    labels.append(gold.get((sid, i, j + 1), 0) if gold is not None else 0)
+        pre = len(self.prefix)
+        windows: list[SpanWindow] = []
+        for lo, hi, sids in self._windows(doc, first, last, len(pieces_arr)):
+            spans, words, shape, labels = [], [], [], []
+            boundary = np.full((pre + hi - lo + len(self.suffix), 2), -100, np.int64) if gold is not None else None
+            for sid in sids:
+                ws, n = int(sent_start[sid]), len(doc.sents[sid])
+                if boundary is not None:  # the pieces of this window's own sentences are labelled
+                    a, b = max(int(first[ws]), lo), min(int(last[ws + n - 1]) + 1, hi)
+                    boundary[pre + a - lo : pre + b - lo] = 0
+                for i in range(n):
+                    for j in range(i, min(i + cfg.max_span_width, n)):
+                        a, b = int(first[ws + i]), int(last[ws + j])
+                        if b >= hi:
+                            self.notes["candidate spans past the longest encoder window of a sentence were not scored"] += 1
+                            continue
+                        spans.append((a - lo + pre, b - lo + pre))
+                        words.append((sid, i, j + 1))
+                        shape.append((shapes[ws + i], shapes[ws + j], shapes[ws + i - 1] if i > 0 else NO_WORD,
+                                      shapes[ws + j + 1] if j + 1 < n else NO_WORD))
+                        label = gold.get((sid, i, j + 1), 0) if gold is not None else 0
+                        labels.append(label)
+                        if label and boundary is not None:
+                            boundary[a - lo + pre, 0] = 1
+                            boundary[b - lo + pre, 1] = 1
             text = np.concatenate([np.asarray(self.prefix, np.int64), pieces_arr[lo:hi], np.asarray(self.suffix, np.int64)])
-            for k in range(0, len(spans), cfg.max_pair_length):
-                instances.append(SpanInstance(text, np.asarray(spans[k : k + cfg.max_pair_length], np.int64).reshape(-1, 2),
-                                              np.asarray(words[k : k + cfg.max_pair_length], np.int64).reshape(-1, 3),
-                                              None if gold is None else np.asarray(labels[k : k + cfg.max_pair_length], np.int64)))
-        return DocSpanFeatures(instances)
+            windows.append(SpanWindow(text, np.asarray(spans, np.int64).reshape(-1, 2), np.asarray(words, np.int64).reshape(-1, 3),
+                                      np.asarray(shape, np.int64).reshape(-1, 4),
+                                      None if gold is None else np.asarray(labels, np.int64), boundary,
+                                      sum(len(doc.sents[s]) for s in sids)))
+        return DocSpanFeatures(windows, cfg.max_pair_length)

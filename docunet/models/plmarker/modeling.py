@@ -1,6 +1,12 @@
-"""PL-Marker span NER on a stock transformers encoder (no fork): explicit position ids and a [N, T, T] mask.
+"""PL-Marker span NER on a stock transformers encoder (no fork).
 
-The encoder and the span classifier have tensor-only signatures: they become the two exported graphs.
+Two passes compute the same thing. The dense packed pass (the original's; `PLMarkerNER.dense`): text and
+levitated markers in one sequence with explicit position ids and a [N, T, T] mask. The text-once pass
+(training and serving): text never attends to markers, so `TextGraph` encodes each window's text once
+(every layer's states) and `SpanGraph` runs the markers through the same layers against the text's keys
+and values, each marker seeing the text, itself and its partner: attention over markers costs
+2K x (L + 2) instead of (L + 2K)^2, and text rows never pay for markers. Both graphs have tensor-only
+signatures: they are the exported graphs. BERT-family encoders.
 """
 from __future__ import annotations
 
@@ -8,13 +14,14 @@ import torch
 from torch import nn
 
 from .config import PLMarkerNERConfig
+from .featurize import NUM_SHAPES
+
+SHAPE_DIM = 16  # per word-shape embedding; a span has four (first, last, previous, next word)
 
 
 class MarkerEncoder(nn.Module):
-    """A BERT-family transformer fed explicit position ids and a [N, T, T] 0/1 attention mask.
-
-    transformers takes a [N, 1, T, T] mask as it is; as an additive float mask it means the same under
-    eager attention (the exported form) and sdpa, so the model and its graph agree."""
+    """The dense pass: a BERT-family transformer fed explicit position ids and a [N, T, T] 0/1 mask (as a
+    [N, 1, T, T] additive mask, which eager and sdpa attention both take as it is)."""
 
     def __init__(self, transformer: nn.Module):
         super().__init__()
@@ -26,65 +33,94 @@ class MarkerEncoder(nn.Module):
         return out.last_hidden_state
 
 
-def text_once_states(transformer: nn.Module, batch) -> torch.Tensor:
-    """The encoder's output for a packed batch, computed as text once plus markers against the text's cached
-    keys and values, equal to the dense [N, T, T] pass (text never attends to markers, so a window's text
-    states are the same for every group).
-
-    The text runs through the stock encoder alone; then each layer's marker states attend to that layer's
-    text keys and values (from the text's layer input), to themselves and to their partner, with the layer's
-    own query/key/value, output, intermediate and output modules. Attention over markers costs 2K x (L + 2)
-    instead of (L + 2K)^2, and text rows never pay for markers. BERT-family encoders (eval mode)."""
-    K = batch.start_index.shape[1]
-    L = batch.input_ids.shape[1] - 2 * K
-    text_valid = batch.attention_mask[:, 0, :L] > 0  # row 0 ([CLS]) sees exactly the window's real text
-    text = transformer(input_ids=batch.input_ids[:, :L].long(), position_ids=batch.position_ids[:, :L].long(),
-                       attention_mask=text_valid.long(), output_hidden_states=True)
-    m = transformer.embeddings(input_ids=batch.input_ids[:, L:].long(), position_ids=batch.position_ids[:, L:].long(),
-                               token_type_ids=torch.zeros_like(batch.input_ids[:, L:]).long())
-    N, M, d = m.shape
-    partner = torch.cat([torch.arange(K, 2 * K), torch.arange(0, K)]).to(m.device)  # start j <-> end j
-    neg = torch.finfo(torch.float32).min
-    for layer, h in zip(transformer.encoder.layer, text.hidden_states[:-1]):
-        att = layer.attention.self
-        H, dh = att.num_attention_heads, att.attention_head_size
-
-        def heads(x: torch.Tensor) -> torch.Tensor:
-            return x.view(x.shape[0], x.shape[1], H, dh).transpose(1, 2)  # [N, H, n, dh]
-
-        q, k_m, v_m = heads(att.query(m)), heads(att.key(m)), heads(att.value(m))
-        k_t, v_t = heads(att.key(h)), heads(att.value(h))
-        scale = getattr(att, "scaling", dh ** -0.5)
-        s_text = (q @ k_t.transpose(-1, -2)) * scale  # [N, H, M, L]
-        s_text = s_text.masked_fill(~text_valid[:, None, None, :], neg)
-        s_self = (q * k_m).sum(-1, keepdim=True) * scale  # [N, H, M, 1]
-        s_partner = (q * k_m[:, :, partner]).sum(-1, keepdim=True) * scale
-        p = torch.cat([s_text, s_self, s_partner], -1).softmax(-1)
-        ctx = p[..., :L] @ v_t + p[..., L:L + 1] * v_m + p[..., L + 1:] * v_m[:, :, partner]  # [N, H, M, dh]
-        ctx = ctx.transpose(1, 2).reshape(N, M, H * dh)
-        attended = layer.attention.output(ctx, m)
-        m = layer.output(layer.intermediate(attended), attended)
-    return torch.cat([text.last_hidden_state, m], dim=1)
-
-
 class SpanClassifier(nn.Module):
-    """[start marker; end marker; first word piece; last word piece] -> types + "none" (the original's features)."""
+    """[start marker; end marker; first word piece; last word piece (; word shapes)] -> types + "none"."""
 
-    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1, shape_features: bool = True):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(4 * hidden, num_labels)
+        self.shape = nn.Embedding(NUM_SHAPES, SHAPE_DIM) if shape_features else None
+        self.out = nn.Linear(4 * hidden + (4 * SHAPE_DIM if shape_features else 0), num_labels)
 
-    def forward(self, states: torch.Tensor, start_index: torch.Tensor, end_index: torch.Tensor, text_start: torch.Tensor,
-                text_end: torch.Tensor) -> torch.Tensor:
-        # states [N, T, d]; every index [N, K] -> logits [N, K, C]
-        d = states.shape[-1]
+    def forward(self, start: torch.Tensor, end: torch.Tensor, first: torch.Tensor, last: torch.Tensor,
+                shape: torch.Tensor) -> torch.Tensor:
+        parts = [start, end, first, last]  # each [..., K, d]
+        if self.shape is not None:
+            parts.append(self.shape(shape.long()).flatten(-2))  # [..., K, 4, s] -> [..., K, 4 s]
+        return self.out(self.dropout(torch.cat(parts, dim=-1)))
 
-        def take(index: torch.Tensor) -> torch.Tensor:
-            return torch.gather(states, 1, index.long()[:, :, None].expand(-1, -1, d))
 
-        features = torch.cat([take(start_index), take(end_index), take(text_start), take(text_end)], dim=-1)
-        return self.out(self.dropout(features))
+def _gather(states: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """states [N, T, d], index [N, K] -> [N, K, d]."""
+    return torch.gather(states, 1, index.long()[:, :, None].expand(-1, -1, states.shape[-1]))
+
+
+class TextGraph(nn.Module):
+    """Window text -> every layer's states [W, layers + 1, L, d] and boundary logits [W, L, 2] (is the first /
+    last piece of an entity; the candidate pruner's scores)."""
+
+    def __init__(self, transformer: nn.Module, boundary: nn.Linear):
+        super().__init__()
+        self.transformer, self.boundary = transformer, boundary
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.transformer(input_ids=input_ids.long(), attention_mask=attention_mask.long(), output_hidden_states=True)
+        return torch.stack(out.hidden_states, 1), self.boundary(out.last_hidden_state)
+
+
+class SpanGraph(nn.Module):
+    """Candidate spans against a window's cached text states -> logits [W, K, C].
+
+    Each span's start and end markers (embedded at the positions of its first and last piece) run through
+    every layer with that layer's own modules: queries from the markers, keys and values from the text's
+    layer input (masked to real text), from the marker itself and from its partner."""
+
+    def __init__(self, transformer: nn.Module, classifier: SpanClassifier, marker_ids: list[int]):
+        super().__init__()
+        if len(marker_ids) != 2:
+            raise ValueError("the model's config has no marker_ids (set when its featurizer is made)")
+        self.transformer, self.classifier = transformer, classifier
+        self.register_buffer("marker_ids", torch.tensor(marker_ids, dtype=torch.long), persistent=False)
+
+    def embed_markers(self, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        emb = self.transformer.embeddings
+        K = first.shape[1]
+        w = emb.word_embeddings(self.marker_ids)  # [2, d]
+        is_end = (torch.arange(2 * K, device=first.device) >= K)[:, None]
+        words = torch.where(is_end, w[1], w[0])  # [2K, d]: K start markers, then K end markers
+        x = words + emb.token_type_embeddings.weight[0] + emb.position_embeddings(torch.cat([first, last], 1).long())
+        return emb.dropout(emb.LayerNorm(x))
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor, span_first: torch.Tensor, span_last: torch.Tensor,
+                span_shape: torch.Tensor) -> torch.Tensor:
+        K = span_first.shape[1]
+        m = self.embed_markers(span_first, span_last)  # [W, 2K, d]
+        W, M, d = m.shape
+        text_valid = attention_mask > 0
+        partner = torch.cat([torch.arange(K, 2 * K), torch.arange(0, K)]).to(m.device)  # start j <-> end j
+        neg = torch.finfo(states.dtype).min
+        for i, layer in enumerate(self.transformer.encoder.layer):
+            h = states[:, i]
+            att = layer.attention.self
+            H, dh = att.num_attention_heads, att.attention_head_size
+
+            def heads(x: torch.Tensor) -> torch.Tensor:
+                return x.view(x.shape[0], x.shape[1], H, dh).transpose(1, 2)  # [W, H, n, dh]
+
+            q, k_m, v_m = heads(att.query(m)), heads(att.key(m)), heads(att.value(m))
+            k_t, v_t = heads(att.key(h)), heads(att.value(h))
+            scale = getattr(att, "scaling", dh ** -0.5)
+            s_text = (q @ k_t.transpose(-1, -2)) * scale  # [W, H, 2K, L]
+            s_text = s_text.masked_fill(~text_valid[:, None, None, :], neg)
+            s_self = (q * k_m).sum(-1, keepdim=True) * scale  # [W, H, 2K, 1]
+            s_partner = (q * k_m[:, :, partner]).sum(-1, keepdim=True) * scale
+            p = torch.cat([s_text, s_self, s_partner], -1).softmax(-1)  # no attention dropout here: it cost 15% of a step
+            L = s_text.shape[-1]
+            ctx = p[..., :L] @ v_t + p[..., L:L + 1] * v_m + p[..., L + 1:] * v_m[:, :, partner]  # [W, H, 2K, dh]
+            attended = layer.attention.output(ctx.transpose(1, 2).reshape(W, M, H * dh), m)
+            m = layer.output(layer.intermediate(attended), attended)
+        text = states[:, -1]
+        return self.classifier(m[:, :K], m[:, K:], _gather(text, span_first), _gather(text, span_last), span_shape)
 
 
 class PLMarkerNER(nn.Module):
@@ -92,14 +128,26 @@ class PLMarkerNER(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = MarkerEncoder(transformer)
-        self.classifier = SpanClassifier(config.hidden_size, config.num_labels, config.dropout)
+        self.classifier = SpanClassifier(config.hidden_size, config.num_labels, config.dropout, config.shape_features)
+        self.boundary = nn.Linear(config.hidden_size, 2)
 
-    def forward(self, batch, text_once: bool = False) -> torch.Tensor:
-        if text_once:
-            states = text_once_states(self.encoder.transformer, batch)
-        else:
-            states = self.encoder(batch.input_ids, batch.position_ids, batch.attention_mask)
-        return self.classifier(states, batch.start_index, batch.end_index, batch.text_start, batch.text_end)
+    def text_graph(self) -> TextGraph:
+        return TextGraph(self.encoder.transformer, self.boundary)
+
+    def span_graph(self) -> SpanGraph:
+        return SpanGraph(self.encoder.transformer, self.classifier, self.config.marker_ids)
+
+    def forward(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The text-once pass over a WindowBatch: span logits [W, C, labels] and boundary logits [W, L, 2]."""
+        states, boundary = self.text_graph()(batch.input_ids, batch.attention_mask)
+        logits = self.span_graph()(states, batch.attention_mask, batch.span_first, batch.span_last, batch.span_shape)
+        return logits, boundary
+
+    def dense(self, batch) -> torch.Tensor:
+        """The dense packed pass over a SpanBatch (the reference): logits [N, K, labels]."""
+        states = self.encoder(batch.input_ids, batch.position_ids, batch.attention_mask)
+        return self.classifier(_gather(states, batch.start_index), _gather(states, batch.end_index),
+                               _gather(states, batch.text_start), _gather(states, batch.text_end), batch.span_shape)
 
 
 def init_markers_from_words(transformer: nn.Module, tokenizer, start_id: int, end_id: int) -> None:

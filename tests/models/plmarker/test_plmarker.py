@@ -13,6 +13,7 @@ from docunet.documents import DataError, Document, Mention
 from docunet.inference import predict_documents
 from docunet.models import get_family
 from docunet.models.plmarker import PLMarkerNERConfig
+from docunet.models.plmarker.batching import collate_spans
 from docunet.models.plmarker.family import select_spans
 from docunet.readers import load_documents
 from docunet.training import TrainArgs, train
@@ -49,7 +50,7 @@ def test_markers_positions_and_mask_by_hand(tokenizer):
     assert inst.span_word[:, 1:].tolist() == [[0, 1], [0, 2], [1, 2], [1, 3], [2, 3], [2, 4], [3, 4]]
     assert inst.span_pos.tolist() == [[1, 1], [1, 2], [2, 2], [2, 3], [3, 3], [3, 4], [4, 4]]
     assert inst.labels.tolist() == [1, 0, 0, 0, 0, 0, 2]  # PER = 1, ORG = 2
-    b = FAMILY.collate(feat, [f])
+    b = collate_spans(feat, [f])
     L, K = 6, 7
     assert b.input_ids.shape == (1, L + 2 * K)
     assert b.input_ids[0, L:L + K].eq(feat.start_marker).all() and b.input_ids[0, L + K:].eq(feat.end_marker).all()
@@ -76,13 +77,80 @@ def test_every_candidate_span_is_in_exactly_one_instance(tokenizer):
 def test_text_states_do_not_depend_on_markers(tokenizer):
     """Text never attends to markers: the text part of every instance equals the text encoded alone."""
     model, feat = make(tokenizer, max_pair_length=5)
-    b = FAMILY.collate(feat, feat([ner_doc(random.Random(2), "d")]))
+    b = collate_spans(feat, feat([ner_doc(random.Random(2), "d")]))
     with torch.no_grad():
         states = model.encoder(b.input_ids, b.position_ids, b.attention_mask)
         for n in range(b.input_ids.shape[0]):
             L = int((b.attention_mask[n, 0] > 0).sum())
             alone = model.encoder.transformer(input_ids=b.input_ids[n:n + 1, :L].long()).last_hidden_state
             assert torch.allclose(states[n, :L], alone[0], atol=1e-5)
+
+
+def test_sentences_share_a_window_and_long_documents_get_several(tokenizer):
+    """A document that fits the text window is one window holding every sentence's candidates (boundary labels on
+    its gold spans' first and last pieces); a longer one gets a window per sentence, centred on it."""
+    _, feat = make(tokenizer, max_seq_length=32, max_span_width=2)
+    short = ner_doc(random.Random(3), "s", n_sents=2)  # 2 x 7 words + [CLS] [SEP]
+    (f,) = feat([short])
+    assert len(f.windows) == 1 and f.windows[0].words == 14 and len(f.windows[0].span_pos) == 2 * 13
+    w = f.windows[0]
+    starts, ends = (w.boundary[:, 0] == 1).nonzero()[0].tolist(), (w.boundary[:, 1] == 1).nonzero()[0].tolist()
+    gold = [w.span_pos[i].tolist() for i in (w.labels > 0).nonzero()[0]]
+    assert sorted({a for a, _ in gold}) == starts and sorted({b for _, b in gold}) == ends and len(gold) == 6
+    assert w.boundary[0].tolist() == [-100, -100] and w.boundary[-1].tolist() == [-100, -100]  # [CLS], [SEP]
+    (g,) = feat([ner_doc(random.Random(3), "long", n_sents=8)])  # 56 words: windows differ per sentence
+    assert len(g.windows) > 1 and sum(x.words for x in g.windows) == 56
+    assert all(len(x.input_ids) <= 32 for x in g.windows)
+
+
+def test_word_shapes():
+    from docunet.models.plmarker.featurize import DIGIT, LOWER, MIXED, OTHER, TITLE, UPPER, word_shape
+
+    assert [word_shape(w) for w in ["paris", "Paris", "NATO", "I", "iPhone", "1990s", "--", "Élodie", "ÉCOLE"]] == [
+        LOWER, TITLE, UPPER, TITLE, MIXED, DIGIT, OTHER, TITLE, UPPER]
+
+
+def test_shape_features_reach_the_classifier(tokenizer):
+    """The same lower-cased text with different capitalisation: different logits only with shape features."""
+    docs = [Document("a", [["alice", "works", "for", "acme"]], [], None), Document("b", [["Alice", "works", "for", "ACME"]], [], None)]
+    for shapes in (True, False):
+        model, feat = make(tokenizer, shape_features=shapes)
+        with torch.no_grad():
+            a, b = (FAMILY.run(FAMILY.collate(feat, feat([d])), FAMILY.graphs(model), model.config) for d in docs)
+        assert (a - b).abs().max() > 1e-4 if shapes else (a - b).abs().max() < 1e-5
+
+
+def test_pruning_keeps_the_best_boundary_scores(tokenizer):
+    """prune_candidates keeps ceil(ratio x words) candidates per window, the ones with the best first-piece
+    start score plus last-piece end score, in their original order; family.run gives the others "none"."""
+    from docunet.models.plmarker.family import PRUNED_NONE_LOGIT, prune_candidates
+
+    model, feat = make(tokenizer, max_span_width=3)
+    docs = [ner_doc(random.Random(i), f"d{i}", n_sents=1 + i) for i in range(2)]
+    b = FAMILY.collate(feat, feat(docs))
+    boundary = torch.randn(*b.input_ids.shape, 2, generator=torch.Generator().manual_seed(0))
+    boundary[0, 1, 0] = boundary[0, 2, 1] = 9.0  # window 0: the span of pieces 1..2 is the best
+    index, kept = prune_candidates(b, boundary, ratio=2 / 7)  # 7 words -> 2 spans; window 1: 14 words -> 4
+    assert kept.sum(1).tolist() == [2, 4]
+    lp = torch.nn.functional.logsigmoid(boundary)
+    for w, budget in ((0, 2), (1, 4)):
+        n = int(b.span_mask[w].sum())
+        score = [lp[w, b.span_first[w, i], 0] + lp[w, b.span_last[w, i], 1] for i in range(n)]
+        best = sorted(range(n), key=lambda i: -score[i])[:budget]
+        assert sorted(index[w][kept[w]].tolist()) == sorted(best)
+    assert (1, 2) in [(b.span_first[0, i].item(), b.span_last[0, i].item()) for i in index[0][kept[0]]]
+    assert (index[1][kept[1]].diff() > 0).all()  # original (neighbourhood) order
+    model.config.prune_ratio = 2 / 7
+    with torch.no_grad():
+        raw = FAMILY.run(b, FAMILY.graphs(model), model.config)
+    none = (raw[..., 0] == PRUNED_NONE_LOGIT) & (raw[..., 1:] == 0).all(-1)
+    assert (~none & b.span_mask).sum(1).tolist() == [2, 4]
+    model.config.prune_ratio = 100.0  # a budget above every window's candidates: the unpruned logits
+    with torch.no_grad():
+        everything = FAMILY.run(b, FAMILY.graphs(model), model.config)
+        model.config.prune_ratio = 0.0
+        unpruned = FAMILY.run(b, FAMILY.graphs(model), model.config)
+    assert torch.allclose(everything[b.span_mask], unpruned[b.span_mask], atol=1e-6)
 
 
 def test_decoding_flat_and_nested():
@@ -135,12 +203,18 @@ def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):
     ckpt = save_checkpoint(model, tokenizer, tmp_path / "ckpt")
     res = export_checkpoint(ckpt, tmp_path / "export", ExportOptions(threads=1, batch_size=2))
     v = res.manifest["validation"]
-    assert v["passed"] and v["samples"]["max_abs_logit_diff"] < 1e-4 and set(res.manifest["graphs"]) == {"encoder", "classifier"}
-    assert res.manifest["graphs"]["encoder"]["dynamic_axes"]["attention_mask"] == {"0": "instances", "1": "seq", "2": "seq"}
+    assert v["passed"] and v["samples"]["max_abs_logit_diff"] < 1e-4 and set(res.manifest["graphs"]) == {"text", "spans"}
+    assert res.manifest["graphs"]["spans"]["dynamic_axes"]["span_first"] == {"0": "windows", "1": "spans"}
     docs = [ner_doc(random.Random(i), f"d{i}") for i in range(3)]
     ref = predict_documents(model, feat, docs)
     ort = Runtime.load(res.directory, backend="onnxruntime", threads=1)
     got = [p.mentions for p in ort.predict(docs)]
+    model.config.prune_ratio = 0.5  # pruning runs between the graphs: every engine serves the same pruned pass
+    pruned_ref = predict_documents(model, feat, docs)
+    pruned = Runtime.load(res.directory, backend="onnxruntime", threads=1)
+    pruned.config.prune_ratio = 0.5
+    spans = lambda preds: [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in preds]  # noqa: E731
+    assert spans(p.mentions for p in pruned.predict(docs)) == spans(pruned_ref) != spans(ref)
     assert got[0][0].text == " ".join(docs[0].sents[got[0][0].sent_id][got[0][0].start:got[0][0].end])
     assert [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in got] == [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in ref]
 
@@ -174,12 +248,15 @@ def test_eval_and_run_commands_read_the_family_from_the_checkpoint(tokenizer, tm
 
 
 def test_text_once_equals_the_dense_packed_pass(tokenizer):
-    """Text computed once, markers against its cached keys and values: the same logits as the dense pass."""
+    """Text computed once per window, markers against its cached states: the same logits as the dense packed
+    pass (several instances per window, padded text and padded spans), and through family.run in groups of K."""
     model, feat = make(tokenizer, seed=8, max_pair_length=7)
     docs = [ner_doc(random.Random(i), f"d{i}", n_sents=2 + i) for i in range(3)]
-    b = FAMILY.collate(feat, feat(docs))
-    assert b.input_ids.shape[0] > 3  # several instances, padded text and padded spans
+    features = feat(docs)
+    dense_batch, window_batch = collate_spans(feat, features), FAMILY.collate(feat, features)
+    assert dense_batch.input_ids.shape[0] > 3 * window_batch.input_ids.shape[0]
     with torch.no_grad():
-        dense, cached = model(b), model(b, text_once=True)
-    real = b.span_mask
-    assert (dense[real] - cached[real]).abs().max() < 1e-4
+        dense, (cached, _) = model.dense(dense_batch), model(window_batch)
+        grouped = FAMILY.run(window_batch, FAMILY.graphs(model), model.config)
+    assert (dense[dense_batch.span_mask] - cached[window_batch.span_mask]).abs().max() < 1e-4
+    assert (grouped[window_batch.span_mask] - cached[window_batch.span_mask]).abs().max() < 1e-5
