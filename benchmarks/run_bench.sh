@@ -32,4 +32,5 @@ docunet-bench --model "$CKPT" --docs "$DATA/docred/test.json" --n-docs "${N_DOCS
   --threads "${THREADS:-0}" \
   --backends "$B" \
   ${EVAL_ARGS[@]+"${EVAL_ARGS[@]}"} \
-  ${SOAK:+--soak "$SOAK" --soak-backend onnxruntime-int8-all-fused+fit14+w2} --out "$OUT"
+  ${SOAK:+--soak "$SOAK" --soak-backend "$(python -c "from docunet.bench import Spec; print(Spec.parse('$ORT/int8-all+fit14+w2', '').name)")"} \
+  --out "$OUT"

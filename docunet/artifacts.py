@@ -70,10 +70,11 @@ def int8_weight_bits(manifest: dict) -> int | None:
     return 7 if quant.get("reduce_range", False) else 8
 
 
-def export_label(manifest: dict) -> str:
+def export_label(manifest: dict, served_bits: int | None = None) -> str:
     """fp32, fp16, int8 (encoder only) or int8-all (every graph), from an export manifest, with `-fused`
     when the encoder carries ONNX Runtime's fusions and `-w7` / `-w8` for the int8 weight width (every
-    choice that changes the numbers is in the name)."""
+    choice that changes the numbers is in the name). `served_bits`: the width the runtime serves when it
+    differs from the export's (8-bit weights requantized at load: `-w7from8`)."""
     precision = manifest.get("precision", "fp32")
     graphs = manifest.get("graphs", {})
     int8_all = precision == "int8" and len(graphs) > 1 and all(g.get("precision") == "int8" for g in graphs.values())
@@ -81,7 +82,9 @@ def export_label(manifest: dict) -> str:
     if manifest.get("precision_details", {}).get("encoder_fusion", {}).get("fused"):
         label += "-fused"
     bits = int8_weight_bits(manifest)
-    return f"{label}-w{bits}" if bits else label
+    if not bits:
+        return label
+    return f"{label}-w{served_bits}from{bits}" if served_bits and served_bits != bits else f"{label}-w{bits}"
 
 
 def graph_io(path: Path) -> dict:

@@ -26,6 +26,7 @@ from .engines.cpu import cpu_info
 from .metrics import train_facts as facts_of
 from .readers import load_documents
 from .runtime import Runtime
+from .runtime.backends import served_int8_bits
 from .timing import StageTimer
 
 REFERENCE = "torch-eager"
@@ -33,9 +34,11 @@ REFERENCE = "torch-eager"
 
 @dataclass
 class Spec:
-    """A backend to measure: `torch-eager`, `torch`, `torch-bf16`, `onnxruntime@DIR` (an export dir);
-    a `+fitK` suffix runs it with the runtime's `grid_fit=K` (e.g. `onnxruntime@exports/int8+fit8`),
-    a `+wK` suffix with `workers=K` (K batches at once, cores // K threads each)."""
+    """A backend to measure: `torch-eager`, `torch`, `torch-bf16`, `torch-auto` (bf16 with AMX, else fp32),
+    `onnxruntime@DIR` (an export dir); a `+fitK` suffix runs it with the runtime's `grid_fit=K` (e.g.
+    `onnxruntime@exports/int8+fit8`), a `+wK` suffix with `workers=K` (K batches at once, cores // K
+    threads each), `+weights=as-exported|w7|auto` picks an int8 export's weights (default auto: those
+    that fit this CPU). ONNX Runtime names carry the width served (`-w8`, `-w7`, `-w7from8`)."""
 
     name: str
     backend: str
@@ -44,9 +47,17 @@ class Spec:
     attention: str = "sdpa"
     grid_fit: int = 0
     workers: int = 1
+    int8_weights: str = "auto"
 
     @classmethod
     def parse(cls, text: str, checkpoint: str) -> "Spec":
+        weights = re.search(r"\+weights=([\w-]+)", text)
+        if weights:
+            spec = cls.parse(text[: weights.start()] + text[weights.end():], checkpoint)
+            if spec.backend != "onnxruntime":
+                raise ValueError(f"{text}: +weights= applies to onnxruntime@EXPORT_DIR backends")
+            return dataclasses.replace(spec, int8_weights=weights.group(1),
+                                       name=_ort_name(spec.model_dir, weights.group(1)) + spec.name[len(spec.name.split("+")[0]):])
         suffix = re.search(r"\+(fit|w)(\d+)$", text)
         if suffix:
             spec = cls.parse(text[: suffix.start()], checkpoint)
@@ -54,13 +65,21 @@ class Spec:
             return dataclasses.replace(spec, name=spec.name + suffix.group(0), **{field: int(suffix.group(2))})
         if text.startswith("onnxruntime@"):
             path = text.split("@", 1)[1]
-            return cls(f"onnxruntime-{export_label(json.loads((Path(path) / MANIFEST_FILE).read_text()))}", "onnxruntime", path)
+            return cls(_ort_name(path, "auto"), "onnxruntime", path)
         table = {"torch-eager": ("torch", "fp32", "eager"), "torch": ("torch", "fp32", "sdpa"),
-                 "torch-bf16": ("torch", "bf16", "sdpa"), "torch-fp16": ("torch", "fp16", "sdpa")}
+                 "torch-bf16": ("torch", "bf16", "sdpa"), "torch-fp16": ("torch", "fp16", "sdpa"), "torch-auto": ("torch", "auto", "sdpa")}
         if text not in table:
             raise ValueError(f"unknown backend {text!r}: use {', '.join(table)} or onnxruntime@EXPORT_DIR")
         b, p, a = table[text]
+        if p == "auto":  # named by what it resolves to here: torch-auto-bf16 or torch-auto-fp32
+            text += "-bf16" if cpu_info().bf16 else "-fp32"
         return cls(text, b, checkpoint, p, a)
+
+
+def _ort_name(export_dir: str, int8_weights: str) -> str:
+    """What the onnxruntime backend will call this export on this CPU (the int8 weight width it serves)."""
+    manifest = json.loads((Path(export_dir) / MANIFEST_FILE).read_text())
+    return f"onnxruntime-{export_label(manifest, served_int8_bits(manifest, cpu_info(), int8_weights=int8_weights))}"
 
 
 def _rss_gb() -> float:
@@ -75,8 +94,10 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
     docs = load_documents(docs_path)[:n_docs]
     rt = Runtime.load(spec.model_dir, backend=spec.backend, device=device, precision=spec.precision,
                       threads=threads or None, attention=spec.attention, grid_fit=spec.grid_fit or None,
-                      workers=spec.workers)
+                      workers=spec.workers, int8_weights=spec.int8_weights)
     sync = rt.backend.sync
+    if spec.backend == "onnxruntime":  # named by what it runs (weights that could not be requantized keep their width)
+        spec = dataclasses.replace(spec, name=rt.name + spec.name[len(spec.name.split("+")[0]):])
     list(rt.predict(docs[:8], batch_size=max(batch_sizes)))  # warm-up
     t0 = time.perf_counter()
     features = rt.family.featurize(rt.featurizer, docs)
@@ -212,6 +233,8 @@ def markdown_table(report: dict) -> str:
                 f"| {r['name']} | {run['batch_size']} | {dps} | {run['tokens_per_s']:.0f} | "
                 f"{run.get('ratio_to_reference', float('nan')):.2f} | {lat} | {st.get('encoder', 0) / run['seconds']:.0%} | "
                 f"{st.get('head', 0) / run['seconds']:.0%} | {run['host_share']:.0%} | {r['peak_memory_gb']:.2f} | {f1} |")
+    if any("from8" in r["name"] for r in report["results"]):
+        lines += ["", "-w7from8: the export's 8-bit int8 weights, requantized to 7 bits when the runtime loads them"]
     for r in report["results"]:
         if r.get("soak"):
             lines += ["", f"memory over {r['soak'][-1]['docs']} documents ({r['name']}, batch 8): " +

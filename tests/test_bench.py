@@ -1,5 +1,7 @@
 import json
 
+import click
+import pytest
 from click.testing import CliRunner
 
 from docunet.checkpoint import save_checkpoint
@@ -51,3 +53,28 @@ def test_backend_suffixes_set_grid_fit_and_workers():
     spec = Spec.parse("torch+fit14+w2", "ckpt")
     assert (spec.name, spec.backend, spec.grid_fit, spec.workers) == ("torch+fit14+w2", "torch", 14, 2)
     assert Spec.parse("torch-eager+w2", "ckpt").workers == 2 and Spec.parse("torch", "ckpt").workers == 1
+
+
+def test_names_say_which_int8_weights_and_precision_run_on_this_cpu(monkeypatch, tmp_path):
+    """An 8-bit int8 export: -w7from8 where the CPU lacks VNNI, -w8 as exported or where it fits;
+    +weights= picks; torch-auto is named by the precision it resolves to."""
+    from docunet import bench
+    from docunet.bench import Spec
+    from docunet.cli.bench import _backends
+    from tests.engines.test_cpu import AVX2, VNNI_AMX, manifest
+
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(8)))
+    ort = f"onnxruntime@{tmp_path}"
+    monkeypatch.setattr(bench, "cpu_info", lambda: AVX2)
+    assert Spec.parse(ort, "ckpt").name == "onnxruntime-int8-all-fused-w7from8"
+    spec = Spec.parse(f"{ort}+weights=as-exported+fit14+w2", "ckpt")
+    assert (spec.name, spec.int8_weights, spec.grid_fit, spec.workers) == ("onnxruntime-int8-all-fused-w8+fit14+w2", "as-exported", 14, 2)
+    assert Spec.parse("torch-auto", "ckpt").name == "torch-auto-fp32"
+    monkeypatch.setattr(bench, "cpu_info", lambda: VNNI_AMX)
+    assert Spec.parse(ort + "+w2", "ckpt").name == "onnxruntime-int8-all-fused-w8+w2"
+    assert Spec.parse(ort + "+weights=w7+w2", "ckpt").name == "onnxruntime-int8-all-fused-w7from8+w2"
+    assert Spec.parse("torch-auto", "ckpt").precision == "auto" and Spec.parse("torch-auto", "ckpt").name == "torch-auto-bf16"
+    with pytest.raises(click.BadParameter, match="both run onnxruntime-int8-all-fused-w8"):
+        _backends(None, None, f"{ort},{ort}+weights=as-exported")  # the same weights here: one row would repeat the other
+    with pytest.raises(click.BadParameter, match="unknown int8_weights"):
+        _backends(None, None, f"{ort}+weights=w6")

@@ -24,16 +24,19 @@ def _backends(ctx, param, text: str) -> list[str]:
     names = [b.strip() for b in text.split(",") if b.strip()]
     if not names:
         raise click.BadParameter("no backend given")
+    seen: dict[str, str] = {}
     for name in names:
         if name.startswith("onnxruntime@"):
             path = Path(name.split("@", 1)[1].split("+", 1)[0])
             if not is_export(path):
                 raise click.BadParameter(f"{name}: {path} is not a docunet-export directory (no manifest.json)")
-            continue
         try:
-            Spec.parse(name, ".")
+            label = Spec.parse(name, ".").name
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
+        if label in seen:  # e.g. +weights=as-exported where the export's weights already fit this CPU
+            raise click.BadParameter(f"{seen[label]} and {name} both run {label} on this CPU")
+        seen[label] = name
     return names
 
 
@@ -43,9 +46,10 @@ def _backends(ctx, param, text: str) -> list[str]:
               help="Documents to run: DocRED JSON/JSONL, FILE[a:b] slices work (e.g. ../shared/data/docred/test.json).")
 @click.option("--n-docs", type=click.IntRange(1), default=200, help="How many of them.")
 @click.option("--backends", default="torch-eager,torch,torch-bf16", callback=_backends,
-              help="Comma-separated: torch-eager (the reference), torch, torch-bf16, torch-fp16, onnxruntime@EXPORT_DIR. "
-                   "Suffixes: +fitK pads each document's grid to a multiple of K, +wK runs K batches at once (K workers), "
-                   "e.g. onnxruntime@DIR+fit14+w2.")
+              help="Comma-separated: torch-eager (the reference), torch, torch-bf16, torch-fp16, torch-auto (bf16 with AMX), "
+                   "onnxruntime@EXPORT_DIR. Suffixes: +fitK pads each document's grid to a multiple of K, +wK runs K batches "
+                   "at once (K workers), +weights=as-exported|w7 serves an int8 export's own or 7-bit weights instead of "
+                   "those that fit this CPU (auto), e.g. onnxruntime@DIR+weights=w7+fit14+w2.")
 @click.option("--batch-sizes", default="1,8,32", callback=_positive_ints, help="Comma-separated batch sizes.")
 @click.option("--device", type=DeviceType(), default="cpu", help="cpu, cuda or cuda:N.")
 @click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads per backend (0: all cores).")

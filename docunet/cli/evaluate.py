@@ -61,7 +61,7 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
         gold = load_documents(gold_spec)
         scores = score_facts(read_submission(Path(predictions)), gold, facts)
     else:
-        rt = Runtime.load(model_dir, device=str(pick_device(device)))
+        rt = Runtime.load(model_dir, device=str(pick_device(device)), precision="fp32")  # a checkpoint is scored in fp32
         gold = load_documents(data_spec, getattr(rt.config, "relations", None))
         results = list(rt.predict(gold, batch_size=batch_size, threshold=threshold, top_k=top_k))
         failed = [p for p, d in zip(results, gold) if p.error is not None and d.num_entities >= rt.family.min_entities]

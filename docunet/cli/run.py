@@ -15,7 +15,7 @@ from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_export
 from ..models import load_config
 from ..readers import count_records, iter_records
 from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
-from ..runtime.backends import BACKENDS
+from ..runtime.backends import BACKENDS, INT8_WEIGHTS
 from ..runtime.reader import read_items
 from ..runtime.writer import FORMATS, complete_lines, plural
 from .common import CONTEXT, Command, INTERRUPTED, DeviceType, InputType, ModelDirType, check_output, clean_errors
@@ -67,8 +67,12 @@ class Progress:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--backend", type=click.Choice(("auto",) + BACKENDS), default="auto")
 @click.option("--device", type=DeviceType(), default="cpu", help="cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32",
-              help="torch backend autocast; auto: bf16 on CPUs with AMX, fp32 elsewhere.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default=None,
+              help="torch backend autocast; auto: bf16 on CPUs with AMX, fp32 elsewhere. Default: auto with "
+                   "--backend auto, fp32 with --backend torch.")
+@click.option("--int8-weights", type=click.Choice(INT8_WEIGHTS), default="auto",
+              help="int8 exports: auto serves 8-bit weights requantized to 7 bits on CPUs without VNNI (where 8-bit ones "
+                   "saturate), as-exported the export's own weights, w7 7-bit weights on any CPU.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULT_BATCH_SIZE, help="Documents per model call.")
 @click.option("--threads", type=click.IntRange(0), default=0, help="CPU threads per model call (0: library defaults; with --workers, "
               "cores // workers; with --engine ray, each actor's CPUs). Outputs are byte-identical across engines at equal threads.")
@@ -93,8 +97,8 @@ class Progress:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run into the same --out file.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr (the summary line is still printed).")
 @clean_errors
-def main(input_path, model_dir, out_path, overwrite, backend, device, precision, batch_size, threads, workers, threshold, top_k,
-         grid_fit, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
+def main(input_path, model_dir, out_path, overwrite, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
+         top_k, grid_fit, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
     """Extract relations from INPUT: JSONL with DocRED keys (title, sents, vertexSet), a JSON list, a CDR/GDA
     .data file, FILE[start:stop] for a slice of its documents, or - for stdin."""
     if resume and (out_path is None or fmt != "jsonl"):
@@ -105,13 +109,13 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
     skip = complete_lines(out_path) if resume else 0
     total = count_records(input_path)
     if engine == "ray":
-        predictions, name, names, notes = _ray_predictions(input_path, model_dir, skip, backend, device, precision, batch_size,
-                                                           threads, workers, threshold, top_k, grid_fit, address,
+        predictions, name, names, notes = _ray_predictions(input_path, model_dir, skip, backend, device, precision, int8_weights,
+                                                           batch_size, threads, workers, threshold, top_k, grid_fit, address,
                                                            cpus_per_worker, gpus_per_worker)
         progress = Progress(None if total is None else max(0, total - skip), name, enabled=not no_progress, per_write=True)
     else:
         rt = Runtime.load(model_dir, backend=backend, device=device, precision=precision, threads=threads or None,
-                          grid_fit=grid_fit, workers=workers)
+                          grid_fit=grid_fit, workers=workers, int8_weights=int8_weights)
         progress = Progress(None if total is None else max(0, total - skip), rt.name, enabled=not no_progress)
         rt.on_note = progress.note
         items = itertools.islice(read_items(input_path), skip, None)
@@ -134,8 +138,8 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
         sys.exit(1)
 
 
-def _ray_predictions(input_path, model_dir, skip, backend, device, precision, batch_size, threads, workers, threshold, top_k,
-                     grid_fit, address, cpus_per_worker, gpus_per_worker):
+def _ray_predictions(input_path, model_dir, skip, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
+                     top_k, grid_fit, address, cpus_per_worker, gpus_per_worker):
     """(predictions, engine name, relation names, notes) of the Ray engine; nothing of Ray is imported before."""
     try:
         from ..scale.ray_engine import RayOptions, predict_on_ray
@@ -145,7 +149,7 @@ def _ray_predictions(input_path, model_dir, skip, backend, device, precision, ba
                                             if is_export(model_dir) else CONFIG_FILE))
     options = RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          threads=threads or None, batch_size=batch_size, backend=backend, device=device, precision=precision,
-                         grid_fit=grid_fit)
+                         int8_weights=int8_weights, grid_fit=grid_fit)
     records = itertools.islice(iter_records(input_path), skip, None)
     predictions = predict_on_ray(str(Path(model_dir).resolve()), records, options, threshold, top_k)  # the writer adds skip
     return predictions, f"ray x{workers}", getattr(config, "relation_names", {}), dict

@@ -41,14 +41,16 @@ class OrtGraph:
     """One ONNX graph in an `onnxruntime.InferenceSession`, fed and read as torch tensors."""
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
-                 optimization: str = "all", io_binding: bool = False):
-        """`io_binding=True` always binds torch tensors' memory (as CUDA tensors always are), not only on GPUs."""
+                 optimization: str = "all", io_binding: bool = False, model: bytes | None = None):
+        """`io_binding=True` always binds torch tensors' memory (as CUDA tensors always are), not only on GPUs.
+        `model`: the serialized graph to run instead of the file at `path` (a graph changed in memory, e.g.
+        requantized weights, while the export's hashed file stays as it is); `path` still names it."""
         import onnxruntime as ort
 
         self.path = Path(path)
-        if not self.path.exists():
+        if model is None and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such ONNX graph")
-        self.session = ort.InferenceSession(str(self.path), session_options(threads, optimization),
+        self.session = ort.InferenceSession(model if model is not None else str(self.path), session_options(threads, optimization),
                                             providers=list(providers) if providers else ["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_dtypes = [_NUMPY_OF_ORT.get(i.type) for i in self.session.get_inputs()]

@@ -24,6 +24,8 @@ import torch
 from ..artifacts import (CONFIG_FILE, MANIFEST_FILE, TOKENIZER_FILES, checkpoint_fingerprint, graph_io, library_versions,
                          verify_manifest, write_manifest)
 from ..checkpoint import load_checkpoint
+from ..engines.cpu import CpuInfo, cpu_info
+from ..engines.int8_weights import open_7bit
 from ..engines.onnxruntime import OrtGraph
 from ..engines.tensorrt import TrtGraph, TrtSettings, build_engines, require_tensorrt
 from ..inference import capture_graph_inputs
@@ -55,9 +57,9 @@ class ExportOptions:
     overwrite: bool = True  # replace a previous export in the output directory
     fp32_from: str | None = None  # reuse the graphs of an fp32 export of the same checkpoint (no re-export)
     int8_head: bool = False  # with int8: also quantize graphs with a static int8 policy (the head), calibrated on documents
-    # with int8: 7-bit weights, which do not saturate on CPUs without VNNI (int8.quantize_dynamic_int8); False for
-    # full 8-bit weights when the serving CPUs have VNNI (AVX-VNNI, AVX512-VNNI, AMX) or are ARM
-    int8_reduce_range: bool = True
+    # with int8: True for 7-bit weights. The default, full 8-bit weights, fits CPUs with VNNI (AVX-VNNI, AVX512-VNNI,
+    # AMX) and ARM; elsewhere they saturate and the runtime requantizes them to 7 bits at load (engines.int8_weights)
+    int8_reduce_range: bool = False
     # ONNX Runtime fusions of transformer graphs (fusion.py; contrib ops, so not for TensorRT). None: on for int8 only
     ort_fusions: bool | None = None
 
@@ -174,8 +176,20 @@ def make_fp32_graphs(spec: ExportSpec, model, checkpoint: Path, work: Path, opti
     return fused
 
 
-def ort_graphs(spec: ExportSpec, directory: Path, threads: int | None) -> dict[str, OrtGraph]:
-    return {g.name: OrtGraph(directory / g.file, threads) for g in spec.graphs}
+def ort_graphs(spec: ExportSpec, directory: Path, threads: int | None, seven_bit: bool = False) -> dict[str, OrtGraph]:
+    """The graphs in ONNX Runtime sessions; `seven_bit`: int8 weights requantized to 7 bits, as the runtime
+    serves 8-bit ones on CPUs without VNNI."""
+    return {g.name: open_7bit(directory / g.file, threads)[0] if seven_bit else OrtGraph(directory / g.file, threads)
+            for g in spec.graphs}
+
+
+def int8_validation_weights(options: ExportOptions, cpu: CpuInfo) -> dict | None:
+    """The int8 weights the validation runs: those the runtime would serve on this CPU (`int8_weights="auto"`)."""
+    if options.precision != "int8":
+        return None
+    bits = 7 if options.int8_reduce_range else 8
+    served = min(bits, cpu.int8_weight_bits)
+    return {"weight_bits": served, "requantized_from": bits if served != bits else None, "cpu": cpu.describe()}
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: ExportOptions | None = None,
@@ -229,7 +243,11 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
         report = base
         if options.precision != "fp32":
             stages.stage(f"validate {options.precision} graphs")
-            report = validator.check(ort_graphs(spec, out_dir, options.threads), options.precision, options.tolerance, with_eval=True)
+            served = int8_validation_weights(options, cpu_info())
+            if served:
+                precision_info["int8_validated_with"] = served
+            report = validator.check(ort_graphs(spec, out_dir, options.threads, bool(served and served["requantized_from"])),
+                                     options.precision, options.tolerance, with_eval=True)
             report.base_fp32 = base.samples
 
     stages.stage("copy config and tokenizer")

@@ -82,13 +82,15 @@ class Runtime:
         self.workers = workers
 
     @classmethod
-    def load(cls, model_dir: str | Path, backend: str = "auto", device: str = "cpu", precision: str = "fp32",
-             threads: int | None = None, attention: str = "sdpa", workers: int = 1, **kwargs: Any) -> "Runtime":
-        """Open a checkpoint or export directory. With `workers=k > 1` and no `threads`, each model call
-        gets cores // k threads (ONNX Runtime intra-op threads and torch's thread count)."""
+    def load(cls, model_dir: str | Path, backend: str = "auto", device: str = "cpu", precision: str | None = None,
+             threads: int | None = None, attention: str = "sdpa", workers: int = 1, int8_weights: str = "auto",
+             **kwargs: Any) -> "Runtime":
+        """Open a checkpoint or export directory (`load_backend`: what "auto" picks, `precision`, and
+        `int8_weights`, which int8 weights to serve). With `workers=k > 1` and no `threads`, each model
+        call gets cores // k threads (ONNX Runtime intra-op threads and torch's thread count)."""
         if workers > 1 and not threads:
             threads = max(1, (os.cpu_count() or 1) // workers)
-        return cls(load_backend(Path(model_dir), backend, device, precision, threads, attention), workers=workers, **kwargs)
+        return cls(load_backend(Path(model_dir), backend, device, precision, threads, attention, int8_weights), workers=workers, **kwargs)
 
     @property
     def name(self) -> str:

@@ -43,7 +43,8 @@ class RayOptions:
     batch_size: int = 8
     backend: str = "auto"
     device: str = "cpu"
-    precision: str = "fp32"
+    precision: str | None = None  # None: auto under the auto backend, fp32 for the torch backend (load_backend)
+    int8_weights: str = "auto"  # which int8 weights an onnxruntime backend serves (served_int8_bits)
     grid_fit: int | None = None
     # fault-tolerance tests: a flag-file path; the first actor call that creates it kills its own process
     die_once: str | None = None
@@ -54,7 +55,7 @@ class _Predictor:
 
     def __init__(self, model_dir: str, options: RayOptions, threads: int, threshold, top_k):
         self.rt = Runtime.load(model_dir, backend=options.backend, device=options.device, precision=options.precision,
-                               threads=threads, grid_fit=options.grid_fit)
+                               threads=threads, grid_fit=options.grid_fit, int8_weights=options.int8_weights)
         self.rt.prefetch = False  # one chunk per call: nothing to read ahead
         self.batch_size, self.threshold, self.top_k = options.batch_size, threshold, top_k
         self.die_once = options.die_once

@@ -25,6 +25,7 @@ pytest.importorskip("onnxscript")
 from docunet.artifacts import MANIFEST_FILE  # noqa: E402
 from docunet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from docunet.cli.export import main as export_cli  # noqa: E402
+from docunet.engines.int8_weights import requantize_to_7bit  # noqa: E402
 from docunet.engines.onnxruntime import OrtGraph  # noqa: E402
 from docunet.export import ExportError, ExportOptions, ManifestError, export_checkpoint, verify_manifest  # noqa: E402
 from docunet.export.fp16 import ALWAYS_FP32_OPS  # noqa: E402
@@ -283,9 +284,14 @@ def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, traine
     # int8 uses ONNX Runtime-only ops: the TensorRT check says so
     compat = m["tensorrt"]["compatibility"]["encoder"]
     assert not compat["compatible"] and any("MatMulInteger" in p for p in compat["problems"])
-    # 7-bit weights by default (no int16 saturation on CPUs without VNNI)
-    assert m["precision_details"]["encoder_quantization"]["reduce_range"] is True
-    assert _largest_int8_weight(out / "encoder.onnx") <= 64
+    # full 8-bit weights by default; the runtime requantizes them to 7 bits on CPUs without VNNI, and the
+    # export checked that it can
+    details = m["precision_details"]
+    assert details["encoder_quantization"]["reduce_range"] is False and details["int8_weight_bits"] == 8
+    assert 64 < _largest_int8_weight(out / "encoder.onnx") <= 127
+    weights = [t for t in onnx.load(str(out / "encoder.onnx")).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and np.abs(numpy_helper.to_array(t)).max() > 0]  # not zero points
+    assert details["int8_weights_requantized_to_7bit_at_load"] == {"encoder": len(weights)}
 
 
 def _largest_int8_weight(path) -> int:
@@ -295,12 +301,21 @@ def _largest_int8_weight(path) -> int:
 
 
 def test_int8_weight_bits_choose_the_weight_range(fp32_export, tmp_path):
-    """quantize_dynamic_int8: 7-bit weights (reduce_range) stay in [-64, 64], 8-bit ones use the full range."""
+    """quantize_dynamic_int8: 7-bit weights (reduce_range) stay in [-64, 64], 8-bit ones use the full range;
+    8-bit weights requantized at load (engines.int8_weights) are within one step of the 7-bit ones."""
     src = fp32_export.directory / "encoder.onnx"
     seven = quantize_dynamic_int8(src, tmp_path / "seven.onnx", reduce_range=True)
     eight = quantize_dynamic_int8(src, tmp_path / "eight.onnx", reduce_range=False)
     assert seven["reduce_range"] is True and eight["reduce_range"] is False
     assert _largest_int8_weight(tmp_path / "seven.onnx") <= 64 < _largest_int8_weight(tmp_path / "eight.onnx") <= 127
+    requantized, count = requantize_to_7bit(onnx.load(str(tmp_path / "eight.onnx")))
+    theirs = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "seven.onnx")).graph.initializer}
+    ours = {t.name: numpy_helper.to_array(t) for t in requantized.graph.initializer}
+    weights = [k for k, v in ours.items() if v.dtype == np.int8 and np.abs(v).max() > 0]
+    assert count == len(weights) > 0 and ours.keys() == theirs.keys()
+    steps = np.concatenate([(ours[k].astype(int) - theirs[k]).ravel() for k in weights])
+    assert np.abs(steps).max() <= 1 and np.mean(steps != 0) < 0.25  # double rounding: about 1 weight in 8
+    assert all(np.allclose(ours[k], theirs[k], rtol=1e-6) for k in ours if ours[k].dtype == np.float32)
 
 
 def test_fused_fp32_encoder_reproduces_pytorch(fp32_export, trained, tmp_path):
@@ -435,7 +450,7 @@ def test_int8_head_is_quantized_and_keeps_decisions(fp32_export, trained, tmp_pa
     cfg = load_checkpoint(trained["ckpt"])[0].config
     groups = cfg.emb_size // cfg.block_size  # the grouped bilinear: one dynamic int8 MatMul per group
     hq = m["precision_details"]["head_quantization"]
-    assert hq["bilinear_matmuls"] == groups and hq["reduce_range"] is True
+    assert hq["bilinear_matmuls"] == groups and hq["reduce_range"] is False
     assert ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul") == groups
     # the outer products of tanh outputs lie in [-1, 1]: a fixed scale, no range pass per call
     assert hq["bilinear_fixed_scale_inputs"] == groups and ops.count("DynamicQuantizeLinear") == 0
