@@ -64,6 +64,8 @@ class PredictedSpan:
     type: str
     score: float
     text: str = ""
+    start_char: int = -1  # character [start_char, end_char) in the document's text (Document.char_offsets); -1: not set
+    end_char: int = -1
 
 
 @dataclass
@@ -78,6 +80,23 @@ class Document:
     # character [start, end) in it, same shape as `sents`; None for documents read from word lists.
     text: str | None = None
     word_offsets: list[list[tuple[int, int]]] | None = None
+
+    def char_offsets(self) -> list[list[tuple[int, int]]]:
+        """Each word's character [start, end): in `text` for documents made from text, else in `surface()`."""
+        if self.word_offsets is not None:
+            return self.word_offsets
+        out, pos = [], 0
+        for sent in self.sents:
+            row = []
+            for w in sent:
+                row.append((pos, pos + len(w)))
+                pos += len(w) + 1
+            out.append(row)
+        return out
+
+    def surface(self) -> str:
+        """The text the character offsets point into: `text`, or the words joined by single spaces."""
+        return self.text if self.text is not None else " ".join(w for s in self.sents for w in s)
 
     @property
     def num_entities(self) -> int:

@@ -191,6 +191,50 @@ def iter_records(spec: str | Path | DataSpec) -> Iterator[Record]:
         doc += record.error != EMPTY_LINE
 
 
+TEXT_SUFFIXES = (".txt", ".text", ".md")  # the files of a folder read as plain text documents
+
+
+def text_files(folder: Path) -> list[Path]:
+    """The plain text files of a folder (recursively, sorted; hidden ones skipped)."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def iter_text_records(spec: str | Path) -> Iterator[Record]:
+    """Plain text: a file (or `-`) holds one document per line, a folder one document per text file (TEXT_SUFFIXES).
+    Every line is a record (a blank one too, so output lines match input lines); bytes that are not UTF-8 make that
+    line's record an error naming the byte, never a lost line. Values are {"text": ..., "title": ...}."""
+    path = Path(str(spec))
+    if str(spec) != STDIN and path.is_dir():
+        for f in text_files(path):
+            try:
+                yield Record(str(f), {"text": f.read_bytes().decode("utf-8"), "title": f.stem})
+            except UnicodeDecodeError as exc:
+                yield Record(str(f), error=f"not UTF-8 ({exc.reason} at byte {exc.start})")
+            except OSError as exc:
+                yield Record(str(f), error=f"cannot be read ({exc.strerror or exc})")
+        return
+    check_readable(path)
+    name = "<stdin>" if str(spec) == STDIN else str(path)
+    fh: IO[bytes] = sys.stdin.buffer if str(spec) == STDIN else open(path, "rb")
+    try:
+        for lineno, raw in enumerate(fh, start=1):  # binary lines end at \n only: U+2028 and friends stay inside
+            try:
+                yield Record(f"{name}:{lineno}", {"text": raw.decode("utf-8").rstrip("\r\n")})
+            except UnicodeDecodeError as exc:
+                yield Record(f"{name}:{lineno}", error=f"not UTF-8 ({exc.reason} at byte {exc.start})")
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def count_text_records(spec: str | Path) -> int | None:
+    path = Path(str(spec))
+    if str(spec) == STDIN:
+        return None
+    return len(text_files(path)) if path.is_dir() else _count_lines(path)
+
+
 def read_docred(path: Path, relation_vocab: list[str] | None = None) -> list[Document]:
     return load_documents(path, relation_vocab)
 

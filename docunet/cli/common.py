@@ -92,14 +92,16 @@ class InputType(click.ParamType):
 
     name = "input"
 
-    def __init__(self, stdin: bool = True):
-        self.stdin = stdin
+    def __init__(self, stdin: bool = True, folders: bool = False):
+        self.stdin, self.folders = stdin, folders
 
     def convert(self, value: Any, param, ctx) -> str:
         text = str(value)
         if text == STDIN:
             if not self.stdin:
                 self.fail("stdin (-) is not accepted here; give a file", param, ctx)
+            return text
+        if self.folders and Path(text).is_dir():
             return text
         try:
             spec = DataSpec.parse(text)

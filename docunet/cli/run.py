@@ -13,10 +13,10 @@ from tqdm.auto import tqdm
 
 from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_export
 from ..models import load_config
-from ..readers import count_records, iter_records
+from ..readers import count_records, count_text_records, iter_records, iter_text_records
 from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
 from ..runtime.backends import BACKENDS, INT8_WEIGHTS
-from ..runtime.reader import read_items
+from ..runtime.reader import item_of
 from ..runtime.writer import FORMATS, complete_lines, plural
 from .common import CONTEXT, Command, INTERRUPTED, DeviceType, InputType, ModelDirType, check_output, clean_errors
 
@@ -61,7 +61,7 @@ class Progress:
 
 
 @click.command(cls=Command, context_settings=CONTEXT)
-@click.argument("input_path", metavar="INPUT", type=InputType())
+@click.argument("input_path", metavar="INPUT", type=InputType(folders=True))
 @click.option("--model", "model_dir", required=True, type=ModelDirType(), help="A docunet-train checkpoint or a docunet-export directory.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None, help="Output file (default: stdout).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
@@ -84,6 +84,8 @@ class Progress:
 @click.option("--grid-fit", type=click.IntRange(1), default=None,
               help="Pad each document's entity grid to the smallest multiple of K holding its entities instead of the "
                    "trained grid (42): faster, approximate (see the README's benchmark for the F1 change).")
+@click.option("--text", "plain_text", is_flag=True,
+              help="INPUT is plain text: one document per line of a file (or stdin), or one per .txt/.md file of a folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
               help="jsonl: one line per input line; docred: a DocRED submission list.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
@@ -98,18 +100,22 @@ class Progress:
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr (the summary line is still printed).")
 @clean_errors
 def main(input_path, model_dir, out_path, overwrite, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
-         top_k, grid_fit, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
-    """Extract relations from INPUT: JSONL with DocRED keys (title, sents, vertexSet), a JSON list, a CDR/GDA
-    .data file, FILE[start:stop] for a slice of its documents, or - for stdin."""
+         top_k, grid_fit, plain_text, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
+    """Extract entities or relations from INPUT: JSONL lines, each a DocRED document (title, sents, vertexSet),
+    {"text": ..., "title" or "id"}, pre-tokenized {"sents": [[words]]} or a JSON string; a JSON list; a CDR/GDA
+    .data file; FILE[start:stop] for a slice of its documents; - for stdin; or plain text with --text."""
+    if Path(input_path).is_dir() and not plain_text:
+        raise click.BadParameter(f"{input_path}: is a folder; pass --text to read its .txt files as documents", param_hint="INPUT")
     if resume and (out_path is None or fmt != "jsonl"):
         raise click.UsageError("--resume needs --out FILE and --format jsonl")
     check_output(out_path, overwrite=overwrite, append=resume)
     if engine == "local" and (address or cpus_per_worker or gpus_per_worker):
         raise click.UsageError("--address, --cpus-per-worker and --gpus-per-worker go with --engine ray")
     skip = complete_lines(out_path) if resume else 0
-    total = count_records(input_path)
+    total = count_text_records(input_path) if plain_text else count_records(input_path)
+    records = iter_text_records(input_path) if plain_text else iter_records(input_path)
     if engine == "ray":
-        predictions, name, names, notes = _ray_predictions(input_path, model_dir, skip, backend, device, precision, int8_weights,
+        predictions, name, names, notes = _ray_predictions(records, model_dir, skip, backend, device, precision, int8_weights,
                                                            batch_size, threads, workers, threshold, top_k, grid_fit, address,
                                                            cpus_per_worker, gpus_per_worker)
         progress = Progress(None if total is None else max(0, total - skip), name, enabled=not no_progress, per_write=True)
@@ -118,7 +124,7 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
                           grid_fit=grid_fit, workers=workers, int8_weights=int8_weights)
         progress = Progress(None if total is None else max(0, total - skip), rt.name, enabled=not no_progress)
         rt.on_note = progress.note
-        items = itertools.islice(read_items(input_path), skip, None)
+        items = (item_of(r) for r in itertools.islice(records, skip, None))
         predictions = rt.predict(items, batch_size=batch_size, threshold=threshold, top_k=top_k, on_batch=progress.batch_done)
         names, notes = getattr(rt.config, "relation_names", {}), (lambda: rt.notes)
     try:
@@ -138,7 +144,7 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
         sys.exit(1)
 
 
-def _ray_predictions(input_path, model_dir, skip, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
+def _ray_predictions(records, model_dir, skip, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
                      top_k, grid_fit, address, cpus_per_worker, gpus_per_worker):
     """(predictions, engine name, relation names, notes) of the Ray engine; nothing of Ray is imported before."""
     try:
@@ -150,7 +156,7 @@ def _ray_predictions(input_path, model_dir, skip, backend, device, precision, in
     options = RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          threads=threads or None, batch_size=batch_size, backend=backend, device=device, precision=precision,
                          int8_weights=int8_weights, grid_fit=grid_fit)
-    records = itertools.islice(iter_records(input_path), skip, None)
+    records = itertools.islice(records, skip, None)
     predictions = predict_on_ray(str(Path(model_dir).resolve()), records, options, threshold, top_k)  # the writer adds skip
     return predictions, f"ray x{workers}", getattr(config, "relation_names", {}), dict
 

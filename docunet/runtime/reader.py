@@ -12,12 +12,14 @@ from .runtime import BadInput
 
 
 def item_of(record: Record) -> Any:
-    """What the runtime takes for a record: a dict (with `_source` = "file:line"), a Document (`.data`
-    lines) or a BadInput saying what is wrong."""
+    """What the runtime takes for a record: a dict (with `_source` = "file:line"; a JSON string becomes
+    {"text": ...}), a Document (`.data` lines) or a BadInput saying what is wrong."""
     if record.error is not None:
         return BadInput(record.source, record.error)
     if isinstance(record.value, dict):
         return {**record.value, "_source": record.source}
+    if isinstance(record.value, str):  # a JSON string: raw text
+        return {"text": record.value, "_source": record.source}
     if isinstance(record.value, Document):  # a CDR/GDA line
         return record.value
     return BadInput(record.source, f"expected a JSON object (a document), got {json_kind(record.value)}")

@@ -28,11 +28,18 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from ..documents import DataError, Document, PredictedRelation, PredictedSpan, data_error, document_from_docred, json_kind
+from ..documents import (
+    DataError,
+    Document,
+    PredictedRelation,
+    PredictedSpan,
+    data_error,
+    json_kind,
+)
 from ..inference import DEFAULT_BATCH_SIZE, batch_indices, run_batch
+from ..text.inputs import document_from_input
 from ..timing import NULL_TIMER
 from .backends import Backend, load_backend
-
 
 
 @dataclass
@@ -101,16 +108,15 @@ class Runtime:
         if isinstance(item, BadInput):
             return Prediction(index, None, error=f"{item.source}: {item.error}")
         try:
-            if isinstance(item, dict):
-                source = item.get("_source")
-                return document_from_docred(item, source if isinstance(source, str) else f"item {index + 1}",
-                                            require_entities=self.family.min_entities)
             if isinstance(item, Document):
                 if item.num_entities < self.family.min_entities:
                     raise data_error(item.source or f"item {index + 1}", f"has {item.num_entities} entities, at least "
                                      f"{self.family.min_entities} are needed for a relation", "vertexSet", item.title)
                 return item
-            raise data_error(f"item {index + 1}", f"expected a Document or a DocRED-style dict, got {json_kind(item)}")
+            if isinstance(item, (dict, str)):
+                source = item.get("_source") if isinstance(item, dict) else None
+                return document_from_input(item, source if isinstance(source, str) else f"item {index + 1}", self.family.min_entities)
+            raise data_error(f"item {index + 1}", f"expected text, a Document or a DocRED-style dict, got {json_kind(item)}")
         except DataError as exc:
             title = item.get("title") if isinstance(item, dict) and isinstance(item.get("title"), str) else None
             return Prediction(index, title, error=str(exc))
@@ -270,13 +276,18 @@ def _check_decoding(batch_size: int, top_k: int | None) -> None:
 
 
 def _named(outputs: list, doc: Document) -> list:
-    """Relations with their entities' names (the first mention of each), mentions with their text, as the CLI writes them."""
+    """Relations with their entities' names (the first mention of each), mentions with their text and character
+    offsets (into the input text, or into the words joined by single spaces), as the CLI writes them."""
     out = []
+    offsets, surface = None, ""
     for r in outputs:
         if isinstance(r, PredictedRelation):
             r = dataclasses.replace(r, head_name=doc.entities[r.head][0].name, tail_name=doc.entities[r.tail][0].name)
         elif isinstance(r, PredictedSpan):
-            r = dataclasses.replace(r, text=" ".join(doc.sents[r.sent_id][r.start:r.end]))
+            if offsets is None:
+                offsets, surface = doc.char_offsets(), doc.surface()
+            a, b = offsets[r.sent_id][r.start][0], offsets[r.sent_id][r.end - 1][1]
+            r = dataclasses.replace(r, text=surface[a:b], start_char=a, end_char=b)
         out.append(r)
     return out
 

@@ -28,8 +28,10 @@ def relation_record(p: Prediction, r: PredictedRelation, names: dict[str, str]) 
 
 
 def mention_record(s: PredictedSpan) -> dict:
-    """sent: sentence index; start, end: word span [start, end) in it; text; type; score: the model's probability."""
-    return {"sent": s.sent_id, "start": s.start, "end": s.end, "text": s.text, "type": s.type, "score": round(s.score, 4)}
+    """sent: sentence index; words: word span [start, end) in it; start, end: character offsets (into the input's
+    text, or into its words joined by single spaces), so text == input[start:end]; type; score: the model's probability."""
+    return {"sent": s.sent_id, "words": [s.start, s.end], "start": s.start_char, "end": s.end_char, "text": s.text, "type": s.type,
+            "score": round(s.score, 4)}
 
 
 def output_record(p: Prediction, names: dict[str, str]) -> dict:

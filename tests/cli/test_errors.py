@@ -59,7 +59,7 @@ def export_dir(setup):
 CASES = [
     # (command, args (R = root, C = checkpoint, D = data), exit code, words in the first error line)
     ("run", ["R/nofile.jsonl", "--model", "C"], 2, ["nofile.jsonl", "no such file"]),
-    ("run", ["R", "--model", "C"], 2, ["is a directory"]),
+    ("run", ["R", "--model", "C"], 2, ["is a folder", "pass --text"]),
     ("run", ["R/empty.jsonl", "--model", "C"], 2, ["empty.jsonl", "is empty"]),
     ("run", ["D", "--model", "C", "--out", "R/no/such/dir/out.jsonl"], 2, ["--out", "no such directory"]),
     ("run", ["D", "--model", "C", "--out", "D"], 2, ["--out", "exists", "--overwrite"]),
@@ -188,7 +188,8 @@ def test_python_api_names_relations_and_validates(setup):
     with pytest.raises(ValueError, match="batch_size"):
         next(rt.predict([as_dict(setup["docs"][0])], batch_size=0))
     bad = rt.predict_batch([[1, 2], "text"])
-    assert bad[0].error == "item 1: expected a Document or a DocRED-style dict, got a list"
+    assert bad[0].error == "item 1: expected text, a Document or a DocRED-style dict, got a list"
+    assert bad[1].error.startswith("item 2: this model needs 2 entities per document")  # text needs an entity model
     import docunet
 
     assert "Runtime" in dir(docunet)

@@ -88,7 +88,8 @@ def test_cli_error_records_summary_and_exit_status(checkpoint, docs, tmp_path):
     assert len(recs) == 7 and recs[0]["title"] == recs[6]["title"] == docs[0].title
     assert [r.get("line") for r in recs] == [None, 2, 3, 4, 5, 6, None]
     assert recs[1]["error"] == f"{inp}:2: not valid JSON (Expecting property name enclosed in double quotes at column 2)"
-    assert recs[2]["error"] == f"{inp}:3: required field is missing (field vertexSet; title 't')"
+    assert recs[2]["error"] == (f"{inp}:3: this model needs 2 entities per document, given as a DocRED vertexSet; for text without "
+                                "entities use an entity model (plmarker-ner) or a pipeline bundle (field vertexSet; title 't')")
     assert "in.jsonl:4" in recs[3]["error"] and "pos" in recs[3]["error"] and "empty document" in recs[4]["error"]
     assert "not UTF-8" in recs[5]["error"]
     rel = recs[0]["relations"][0]

@@ -150,3 +150,41 @@ def collate_spans(featurizer: SpanFeaturizer, features: list[DocSpanFeatures]) -
     return SpanBatch(t(ids), t(pos), t(mask), t(np.tile(starts, (N, 1)).astype(np.int32)), t(np.tile(ends, (N, 1)).astype(np.int32)),
                      t(text_start), t(text_end), t(shape), t(span_mask), t(span_word), None if labels is None else t(labels), t(inst_doc),
                      len(features))
+
+
+def dense_from_windows(batch: WindowBatch, pair_length: int, marker_ids: list[int]) -> SpanBatch:
+    """The dense packed layout of a WindowBatch (each window's candidates K at a time, each instance with the
+    window's text), built with tensor ops: lets the runtime serve the original's pass for comparison."""
+    W, L = batch.input_ids.shape
+    C = batch.span_first.shape[1]
+    K = min(pair_length, C)
+    G = -(-C // K)  # instances per window (padded)
+    pad_c = G * K - C
+
+    def groups(t: torch.Tensor, fill) -> torch.Tensor:  # [W, C, ...] -> [W * G, K, ...]
+        t = torch.cat([t, t.new_full((W, pad_c, *t.shape[2:]), fill)], 1) if pad_c else t
+        return t.reshape(W * G, K, *t.shape[2:])
+
+    first, last = groups(batch.span_first, 0), groups(batch.span_last, 0)
+    span_mask, span_word, shape = groups(batch.span_mask, False), groups(batch.span_word, 0), groups(batch.span_shape, 0)
+    labels = None if batch.labels is None else groups(batch.labels, -100)
+    keep = span_mask.any(1)
+    keep[torch.arange(0, W * G, G)] |= ~keep.view(W, G).any(1)  # a window without candidates keeps one (empty) instance
+    first, last, span_mask, span_word, shape = first[keep], last[keep], span_mask[keep], span_word[keep], shape[keep]
+    labels = None if labels is None else labels[keep]
+    owner = torch.arange(W).repeat_interleave(G)[keep]
+    N, T = len(owner), L + 2 * K
+    text_ids, text_mask = batch.input_ids[owner], batch.attention_mask[owner] > 0
+    starts, ends = torch.arange(L, L + K), torch.arange(L + K, L + 2 * K)
+    ids = torch.cat([text_ids, text_ids.new_full((N, K), marker_ids[0]), text_ids.new_full((N, K), marker_ids[1])], 1)
+    pos = torch.cat([torch.arange(L, dtype=torch.int32).expand(N, L), first, last], 1).to(torch.int32)
+    mask = torch.zeros(N, T, T, dtype=torch.int32)
+    mask[:, :, 0] = 1
+    mask[:, :L, :L] = (text_mask[:, :, None] & text_mask[:, None, :]).int()
+    real = span_mask[:, :, None] & text_mask[:, None, :]  # [N, K, L]
+    mask[:, L:L + K, :L] = real.int()
+    mask[:, L + K:, :L] = real.int()
+    for a, b in ((starts, starts), (ends, ends), (starts, ends), (ends, starts)):
+        mask[:, a, b] = span_mask.int()
+    return SpanBatch(ids.to(torch.int32), pos, mask, starts.expand(N, K).to(torch.int32), ends.expand(N, K).to(torch.int32),
+                     first, last, shape, span_mask, span_word, labels, batch.instance_doc[owner], batch.num_docs)

@@ -27,6 +27,9 @@ class PLMarkerNERConfig(ConfigFile):
     # candidate pruning at inference: a boundary scorer on the text states keeps the best ceil(prune_ratio x words)
     # candidates of each window for the marker pass; 0 scores every candidate
     prune_ratio: float = 0.0
+    # serve the original's dense packed pass instead (text and K marker pairs in one [T, T] sequence per instance;
+    # the same logits within 1e-4, slower): a reference for comparison, PyTorch checkpoints only
+    dense_pass: bool = False
     marker_ids: list[int] = field(default_factory=list)  # the start and end marker tokens (set from the tokenizer)
 
     def __post_init__(self) -> None:

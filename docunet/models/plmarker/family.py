@@ -13,7 +13,7 @@ from ...documents import Document, PredictedSpan
 from ...metrics import Scores, span_scores
 from ...timing import NULL_TIMER
 from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
-from .batching import WindowBatch, collate_windows
+from .batching import WindowBatch, collate_windows, dense_from_windows
 from .config import PLMarkerNERConfig
 from .export_spec import EXPORT_SPEC
 from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow
@@ -82,7 +82,17 @@ class PLMarkerNERFamily(ModelFamily):
 
     def run(self, batch: WindowBatch, graphs: Graphs, config: PLMarkerNERConfig, timer=NULL_TIMER) -> torch.Tensor:
         """Text once per window; the candidates (or the pruned best ones) K at a time against its cached states.
-        Logits [W, C, labels]; a pruned candidate gets "none"."""
+        Logits [W, C, labels]; a pruned candidate gets "none". With config.dense_pass, the original's dense packed
+        pass instead (PyTorch graphs only; no pruning)."""
+        if config.dense_pass:
+            if "dense" not in graphs:
+                raise ValueError("dense_pass runs on a PyTorch checkpoint only; exported graphs serve the text-once pass")
+            with timer("encoder"):
+                dense = dense_from_windows(batch, config.max_pair_length, config.marker_ids)
+                logits = graphs["dense"](dense)
+            flat = torch.zeros(*batch.span_mask.shape, logits.shape[-1], dtype=logits.dtype)
+            flat[batch.span_mask] = logits[dense.span_mask]
+            return flat
         with timer("encoder"):
             states, boundary = graphs["text"](batch.input_ids, batch.attention_mask)
         with timer("head"):
@@ -162,7 +172,7 @@ class PLMarkerNERFamily(ModelFamily):
         return span_scores(docs, predictions)
 
     def graphs(self, model: PLMarkerNER) -> dict[str, nn.Module]:
-        return {"text": model.text_graph(), "spans": model.span_graph()}
+        return {"text": model.text_graph(), "spans": model.span_graph(), "dense": model.dense}
 
     def export_spec(self) -> ExportSpec:
         return EXPORT_SPEC

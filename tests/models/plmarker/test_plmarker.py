@@ -244,7 +244,51 @@ def test_eval_and_run_commands_read_the_family_from_the_checkpoint(tokenizer, tm
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == 4 and all("error" not in r for r in recs)
-    assert all(set(m) == {"sent", "start", "end", "text", "type", "score"} for r in recs for m in r.get("mentions", []))
+    assert all(set(m) == {"sent", "words", "start", "end", "text", "type", "score"} for r in recs for m in r.get("mentions", []))
+    spaced = " ".join(w for s in docs[0].sents for w in s)  # DocRED input: offsets into its words joined by spaces
+    assert recs[0]["mentions"] and all(spaced[m["start"]:m["end"]] == m["text"] for m in recs[0]["mentions"])
+
+
+def test_run_reads_text_and_writes_character_offsets(tokenizer, tmp_path):
+    """Entities from text: {"text"} lines, JSON strings, {"sents"} lines and --text files or folders; each mention's
+    offsets point into the input text exactly; a bad line is one error line, never a lost one."""
+    from click.testing import CliRunner
+
+    from docunet.checkpoint import save_checkpoint
+    from docunet.cli.run import main as run_main
+
+    model, _ = make(tokenizer, seed=6)
+    ckpt = save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    texts = ["Alice  works for Acme in\tParis.", "Bob works for Initech in Oslo. Carol works for Globex."]
+    lines = [json.dumps({"text": texts[0], "id": 7}), json.dumps(texts[1]), json.dumps({"sents": [["dave", "works", "."]]}),
+             json.dumps({"text": 5}), json.dumps({"text": "   "})]
+    data = tmp_path / "t.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    model.config.prune_ratio = 0.0
+    res = CliRunner().invoke(run_main, [str(data), "--model", str(ckpt), "--out", str(tmp_path / "o.jsonl"), "--no-progress"])
+    assert res.exit_code == 1, res.output  # two bad lines
+    recs = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert len(recs) == 5 and recs[0]["title"] == "7"
+    assert recs[3]["error"].endswith("t.jsonl:4: expected a string, got a number (field text)")
+    assert recs[4]["error"].endswith("t.jsonl:5: has no words (empty or whitespace only) (field text)")
+    found = [m for r, t in zip(recs[:2], texts) for m in r["mentions"] if t[m["start"]:m["end"]] == m["text"]]
+    assert len(found) == sum(len(r["mentions"]) for r in recs[:2]) > 0
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes("\n".join(texts).encode() + b"\n\xff\xfe broken\n")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, t in enumerate(texts):
+        (folder / f"doc{i}.txt").write_text(t)
+    for src, n in ((plain, 3), (folder, 2)):
+        out = tmp_path / f"{src.name}.jsonl"
+        res = CliRunner().invoke(run_main, [str(src), "--text", "--model", str(ckpt), "--out", str(out), "--no-progress", "--skip-errors"])
+        assert res.exit_code == 0, res.output
+        recs = [json.loads(x) for x in out.read_text().splitlines()]
+        assert len(recs) == n and all(texts[i][m["start"]:m["end"]] == m["text"] for i in range(2) for m in recs[i]["mentions"])
+        if n == 3:
+            assert recs[2]["error"].endswith("plain.txt:3: not UTF-8 (invalid start byte at byte 0)")
+    res = CliRunner().invoke(run_main, [str(folder), "--model", str(ckpt)])
+    assert res.exit_code == 2 and "pass --text" in res.output
 
 
 def test_text_once_equals_the_dense_packed_pass(tokenizer):
@@ -260,3 +304,7 @@ def test_text_once_equals_the_dense_packed_pass(tokenizer):
         grouped = FAMILY.run(window_batch, FAMILY.graphs(model), model.config)
     assert (dense[dense_batch.span_mask] - cached[window_batch.span_mask]).abs().max() < 1e-4
     assert (grouped[window_batch.span_mask] - cached[window_batch.span_mask]).abs().max() < 1e-5
+    model.config.dense_pass = True  # the runtime's dense pass: the packed layout rebuilt from the window batch
+    with torch.no_grad():
+        served_dense = FAMILY.run(window_batch, FAMILY.graphs(model), model.config)
+    assert (served_dense[window_batch.span_mask] - dense[dense_batch.span_mask]).abs().max() < 1e-5
