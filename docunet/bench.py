@@ -15,7 +15,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,8 @@ class Spec:
     `onnxruntime@DIR` (an export dir); a `+fitK` suffix runs it with the runtime's `grid_fit=K` (e.g.
     `onnxruntime@exports/int8+fit8`), a `+wK` suffix with `workers=K` (K batches at once, cores // K
     threads each), `+weights=as-exported|w7|auto` picks an int8 export's weights (default auto: those
-    that fit this CPU). ONNX Runtime names carry the width served (`-w8`, `-w7`, `-w7from8`)."""
+    that fit this CPU). ONNX Runtime names carry the width served (`-w8`, `-w7`, `-w7from8`). Entity models:
+    `+pruneR` serves with candidate pruning ratio R, `+dense` with the original's dense packed pass (torch)."""
 
     name: str
     backend: str
@@ -48,6 +49,7 @@ class Spec:
     grid_fit: int = 0
     workers: int = 1
     int8_weights: str = "auto"
+    settings: dict = field(default_factory=dict)  # serve-time model settings (Runtime settings=)
 
     @classmethod
     def parse(cls, text: str, checkpoint: str) -> "Spec":
@@ -58,6 +60,11 @@ class Spec:
                 raise ValueError(f"{text}: +weights= applies to onnxruntime@EXPORT_DIR backends")
             return dataclasses.replace(spec, int8_weights=weights.group(1),
                                        name=_ort_name(spec.model_dir, weights.group(1)) + spec.name[len(spec.name.split("+")[0]):])
+        setting = re.search(r"\+(prune)(\d*\.?\d+)$|\+(dense)$", text)
+        if setting:  # entity models: +pruneR serves with prune_ratio R, +dense the original's dense packed pass
+            spec = cls.parse(text[: setting.start()], checkpoint)
+            value = {"prune_ratio": float(setting.group(2))} if setting.group(1) else {"dense_pass": True}
+            return dataclasses.replace(spec, name=spec.name + setting.group(0), settings={**spec.settings, **value})
         suffix = re.search(r"\+(fit|w)(\d+)$", text)
         if suffix:
             spec = cls.parse(text[: suffix.start()], checkpoint)
@@ -94,7 +101,7 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
     docs = load_documents(docs_path)[:n_docs]
     rt = Runtime.load(spec.model_dir, backend=spec.backend, device=device, precision=spec.precision,
                       threads=threads or None, attention=spec.attention, grid_fit=spec.grid_fit or None,
-                      workers=spec.workers, int8_weights=spec.int8_weights)
+                      workers=spec.workers, int8_weights=spec.int8_weights, settings=spec.settings or None)
     sync = rt.backend.sync
     if spec.backend == "onnxruntime":  # named by what it runs (weights that could not be requantized keep their width)
         spec = dataclasses.replace(spec, name=rt.name + spec.name[len(spec.name.split("+")[0]):])
@@ -103,7 +110,7 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
     features = rt.family.featurize(rt.featurizer, docs)
     featurize_s = time.perf_counter() - t0
     tokens = sum(f.length for f in features)
-    result = {"name": spec.name, "device": device, "threads": threads or torch.get_num_threads(), "docs": len(docs),
+    result = {"name": spec.name, "output": rt.family.output, "device": device, "threads": threads or torch.get_num_threads(), "docs": len(docs),
               "tokens": tokens, "featurize_seconds": featurize_s, "runs": []}
     for bs in batch_sizes:
         timer = StageTimer(sync)
@@ -199,9 +206,12 @@ def combine_rounds(rounds: list[dict]) -> dict:
 
 
 def add_ratios(report: dict) -> None:
-    ref = next((r for r in report["results"] if r.get("name") == REFERENCE and "runs" in r), None)
+    """Ratios over `torch-eager` when it was measured, else over the first backend listed (report["reference"])."""
+    measured = [r for r in report["results"] if "runs" in r]
+    ref = next((r for r in measured if r.get("name") == REFERENCE), measured[0] if measured else None)
     if ref is None:
         return
+    report["reference"] = ref["name"]
     base = {run["batch_size"]: run["docs_per_s"] for run in ref["runs"]}
     for r in report["results"]:
         for run in r.get("runs", []):
@@ -213,10 +223,13 @@ def markdown_table(report: dict) -> str:
     rounds = report.get("rounds", 1)
     lines = [f"docs: {report['docs']} (first {report['n_docs']}), device {report['device']}, CPU {report.get('cpu', 'not recorded')}, "
              f"threads {report['threads']}; "
-             f"ratio = docs/s over `{REFERENCE}` (torch fp32, eager attention with every layer's probabilities) at the same batch size"
+             + (f"ratio = docs/s over `{REFERENCE}` (torch fp32, eager attention with every layer's probabilities) at the same batch size"
+              if report.get("reference", REFERENCE) == REFERENCE else f"ratio = docs/s over `{report['reference']}` at the same batch size")
              + (f"; {rounds} rounds round-robin, each cell from the round with the median docs/s (range of the rounds in brackets)"
                 if rounds > 1 else ""),
-             "", "| backend | batch | docs/s | tokens/s | ratio | p50 / p90 / p99 ms (batch 1) | encoder | head | host share | peak GB | dev F1 | dev Ign F1 |",
+             "", "| backend | batch | docs/s | tokens/s | ratio | p50 / p90 / p99 ms (batch 1) | encoder | head | host share | peak GB | "
+             + ("dev mention F1 (typed) | untyped |" if all(r.get("output") == "mentions" for r in report["results"] if "runs" in r)
+                else "dev F1 | dev Ign F1 |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
         if "runs" not in r:

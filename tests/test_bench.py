@@ -78,3 +78,27 @@ def test_names_say_which_int8_weights_and_precision_run_on_this_cpu(monkeypatch,
         _backends(None, None, f"{ort},{ort}+weights=as-exported")  # the same weights here: one row would repeat the other
     with pytest.raises(click.BadParameter, match="unknown int8_weights"):
         _backends(None, None, f"{ort}+weights=w6")
+
+
+def test_bench_serves_entity_models_with_pruning_and_the_dense_pass(tokenizer, tmp_path):
+    """An entity (PL-Marker NER) checkpoint: the dense packed pass, the text-once pass and a pruned one side by
+    side, each with its mention F1; ratios over the first backend listed (no torch-eager in the list)."""
+    import random
+
+    from tests.models.plmarker.test_plmarker import make, ner_doc
+    from tests.conftest import to_docred
+
+    model, _ = make(tokenizer, seed=2)
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps(to_docred(ner_doc(random.Random(i), f"d{i}"))) + "\n" for i in range(4)))
+    out = tmp_path / "bench"
+    res = CliRunner().invoke(bench_main, ["--model", str(tmp_path / "ckpt"), "--docs", str(docs), "--n-docs", "4", "--backends",
+                                          "torch+dense,torch,torch+prune0.5", "--batch-sizes", "2", "--threads", "1", "--out", str(out),
+                                          "--eval-data", str(docs)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "bench.json").read_text())
+    dense, text_once, pruned = report["results"]
+    assert report["reference"] == "torch+dense" and dense["runs"][0]["ratio_to_reference"] == 1.0
+    assert dense["eval"]["f1"] == text_once["eval"]["f1"] and pruned["eval"]["num_predicted"] <= text_once["eval"]["num_predicted"]
+    assert "dev mention F1 (typed)" in (out / "bench.md").read_text()

@@ -67,11 +67,13 @@ class Prediction:
 class Runtime:
     CHUNK_BATCHES = 16  # a chunk of input is this many batches: read, featurized and sorted by length together
     def __init__(self, backend: Backend, chunk_batches: int = CHUNK_BATCHES, prefetch: bool = True, grid_fit: int | None = None,
-                 workers: int = 1):
+                 workers: int = 1, settings: dict[str, Any] | None = None):
         """`grid_fit=k` pads each document to the smallest multiple of k holding its entities instead of
         the trained grid (faster U-Net, approximate: see DocuNetConfig.grid_fit); None keeps the model's.
         `workers=k` runs k batches at once (threads; the libraries release the GIL): on CPUs, k
-        single-threaded model calls keep the cores busier than one call spread over k threads."""
+        single-threaded model calls keep the cores busier than one call spread over k threads.
+        `settings`: serve-time values of the model's config (its `serving_settings`, e.g. {"prune_ratio": 0.3}
+        for an entity model)."""
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.backend = backend
@@ -81,6 +83,13 @@ class Runtime:
             if not hasattr(self.config, "grid_fit"):
                 raise ValueError(f"grid_fit does not apply to {self.family.model_type} models")
             self.config = dataclasses.replace(self.config, grid_fit=int(grid_fit))
+        if settings:
+            allowed = getattr(self.config, "serving_settings", ())
+            unknown = sorted(set(settings) - set(allowed))
+            if unknown:
+                raise ValueError(f"{', '.join(unknown)}: not a serving setting of {self.family.model_type} models "
+                                 f"(those are: {', '.join(allowed) or 'none'})")
+            self.config = dataclasses.replace(self.config, **settings)
         self.featurizer = backend.featurizer
         self._noted: set[str] = set()
         self.on_note: Callable[[str], None] = lambda message: warnings.warn(message, InputWarning, stacklevel=2)

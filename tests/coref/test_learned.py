@@ -7,19 +7,8 @@ import pytest
 import torch
 
 from docunet.coref import cluster_mentions
-from docunet.coref.learned import (
-    FEATURE_NAMES,
-    STRING_FEATURES,
-    CorefExample,
-    LearnedCoref,
-    _Info,
-    agglomerate,
-    bucket,
-    edit_distance,
-    encode_mentions,
-    pair_features,
-    string_features,
-)
+from docunet.coref.learned import CorefExample, LearnedCoref, agglomerate, encode_mentions
+from docunet.coref.pair_features import FEATURE_NAMES, STRING_FEATURES, _Info, bucket, edit_distance, pair_features, string_features
 from docunet.documents import Mention, PredictedSpan
 from tests.conftest import tiny_transformer
 

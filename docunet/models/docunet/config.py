@@ -19,6 +19,7 @@ DOCRED_ENTITY_TYPES = ["ORG", "LOC", "TIME", "PER", "MISC", "NUM"]
 @dataclass
 class DocuNetConfig(ConfigFile):
     model_type: ClassVar[str] = "docunet"
+    serving_settings: ClassVar[tuple[str, ...]] = ("grid_fit",)  # what Runtime(settings=...) may change at serve time
     # data / vocabulary
     relations: list[str] = field(default_factory=lambda: ["Na"])  # index 0 = no relation
     relation_names: dict[str, str] = field(default_factory=dict)  # label -> readable name

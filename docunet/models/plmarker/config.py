@@ -10,6 +10,7 @@ from ..config_file import ConfigFile
 @dataclass
 class PLMarkerNERConfig(ConfigFile):
     model_type: ClassVar[str] = "plmarker-ner"
+    serving_settings: ClassVar[tuple[str, ...]] = ("prune_ratio", "dense_pass", "nested")  # Runtime(settings=...) may change
     entity_types: list[str] = field(default_factory=list)  # label 0 is "no entity"; type k is label k + 1
     encoder_name: str = ""
     encoder_config: dict[str, Any] = field(default_factory=dict)  # the transformers config, to rebuild offline
