@@ -62,10 +62,20 @@ class PredictedSpan:
     start: int
     end: int
     type: str
-    score: float
+    score: float | None  # None for a mention that was given (gold entities), not predicted
     text: str = ""
     start_char: int = -1  # character [start_char, end_char) in the document's text (Document.char_offsets); -1: not set
     end_char: int = -1
+
+
+@dataclass(frozen=True)
+class PredictedEntity:
+    """An entity found in text: its mentions (coreference clusters of predicted spans), its type (the majority of
+    its mentions') and its name (its first mention's text)."""
+
+    type: str
+    name: str
+    mentions: tuple[PredictedSpan, ...]
 
 
 @dataclass

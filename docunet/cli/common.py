@@ -13,9 +13,16 @@ from typing import Any, Callable
 import click
 import torch
 
-from ..artifacts import MANIFEST_FILE, ManifestError, is_checkpoint, is_export, source_checkpoint
+from ..artifacts import (
+    MANIFEST_FILE,
+    ManifestError,
+    is_checkpoint,
+    is_export,
+    source_checkpoint,
+)
 from ..documents import DataError
 from ..engines.tensorrt import TensorRTUnavailable
+from ..pipeline.bundle import is_pipeline
 from ..readers import STDIN, DataSpec, check_readable
 from ..runtime.backends import BackendUnavailable
 
@@ -68,8 +75,8 @@ class ModelDirType(click.ParamType):
 
     name = "dir"
 
-    def __init__(self, checkpoint: bool = True, export: bool = True):
-        self.checkpoint, self.export = checkpoint, export
+    def __init__(self, checkpoint: bool = True, export: bool = True, pipeline: bool = False):
+        self.checkpoint, self.export, self.pipeline = checkpoint, export, pipeline
 
     def convert(self, value: Any, param, ctx) -> Path:
         path = Path(value)
@@ -77,13 +84,17 @@ class ModelDirType(click.ParamType):
             self.fail(f"{path}: no such directory", param, ctx)
         if not path.is_dir():
             self.fail(f"{path}: is a file, not a model directory", param, ctx)
-        if self.checkpoint and is_checkpoint(path) or self.export and is_export(path):
+        if self.checkpoint and is_checkpoint(path) or self.export and is_export(path) or self.pipeline and is_pipeline(path):
             return path
+        if is_pipeline(path):
+            self.fail(f"{path}: is a pipeline bundle (entity + relation models); this command needs one model's "
+                      "checkpoint or export (the bundle's ner/ or relations/ folder)", param, ctx)
         if is_export(path):  # an export where a checkpoint is needed
             self.fail(f"{path}: is a docunet-export directory, and this command needs a checkpoint (the export came "
                       f"from {source_checkpoint(path)})", param, ctx)
         wanted = " or ".join(w for w, ok in (("a checkpoint (config.json + model.safetensors)", self.checkpoint),
-                                             (f"an export ({MANIFEST_FILE})", self.export)) if ok)
+                                             (f"an export ({MANIFEST_FILE})", self.export),
+                                             ("a pipeline bundle (pipeline.json)", self.pipeline)) if ok)
         self.fail(f"{path}: not a docunet model directory: expected {wanted}", param, ctx)
 
 

@@ -10,10 +10,12 @@ import click
 import torch
 from tqdm.auto import tqdm
 
-from ..artifacts import ManifestError
+from ..artifacts import CONFIG_FILE, ManifestError
 from ..engines.tensorrt import TensorRTUnavailable, TrtSettings
 from ..export import ExportError, ExportOptions, ParityError, export_checkpoint
 from ..export.exporter import PRECISIONS
+from ..models import load_config
+from ..pipeline.bundle import write_bundle
 from .common import CONTEXT, Command, InputType, ModelDirType, clean_errors, default_of
 
 E = functools.partial(default_of, ExportOptions)
@@ -104,6 +106,9 @@ def _summary(result, quiet: bool) -> None:
 
 @click.command(cls=Command, context_settings=CONTEXT)
 @click.option("--checkpoint", required=True, type=ModelDirType(export=False), help="A docunet-train checkpoint directory.")
+@click.option("--ner", "ner_checkpoint", type=ModelDirType(export=False), default=None,
+              help="A PL-Marker NER checkpoint: export both models into a pipeline bundle (OUT/ner, OUT/relations, "
+                   "OUT/pipeline.json with the coreference rules), which docunet-run --model OUT serves on raw text.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory (new, empty, or a previous export to replace).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=E("precision"),
               help="fp32; fp16 for GPUs (LayerNorm, softmax, logsumexp, final logits kept fp32); int8 for CPUs (dynamic per-channel weights, encoder).")
@@ -136,10 +141,11 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
 @clean_errors
-def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
+def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
-    """Export CHECKPOINT as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: encoder.onnx + classifier.onnx), validate them against PyTorch and write manifest.json."""
+    """Export a checkpoint as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: text.onnx + spans.onnx), validate
+    them against PyTorch and write manifest.json; with --ner, a pipeline bundle of an entity and a relation model."""
     if threads:
         torch.set_num_threads(threads)  # the PyTorch reference of the validation, too
     settings = TrtSettings(seq_buckets=_ints(seq_buckets), doc_buckets=_ints(doc_buckets), max_windows=max_windows,
@@ -155,6 +161,17 @@ def main(checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusion
         raise click.UsageError(str(exc)) from exc
     steps = (5 + (1 if fp32_from else 2) + (2 if precision != "fp32" else 0) + (1 if tensorrt else 0)
              + (1 if options.ort_fusions else 0))
+    parts = [(checkpoint, out_dir)] if ner_checkpoint is None else [(ner_checkpoint, out_dir / "ner"), (checkpoint, out_dir / "relations")]
+    if ner_checkpoint is not None and load_config(Path(ner_checkpoint) / CONFIG_FILE).model_type != "plmarker-ner":
+        raise click.BadParameter(f"{ner_checkpoint}: is not a plmarker-ner checkpoint", param_hint="--ner")
+    for part_checkpoint, part_out in parts:
+        _export_one(part_checkpoint, part_out, options, steps, quiet)
+    if ner_checkpoint is not None:
+        write_bundle(out_dir)
+        click.echo(f"pipeline bundle: {out_dir} (ner/, relations/, pipeline.json); serve it with docunet-run --model {out_dir}")
+
+
+def _export_one(checkpoint: Path, out_dir: Path, options: ExportOptions, steps: int, quiet: bool) -> None:
     bar = StageBar(steps, enabled=not quiet)
     t0 = time.perf_counter()
     try:

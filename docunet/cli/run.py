@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_export
 from ..models import load_config
+from ..pipeline.bundle import is_pipeline, read_bundle
 from ..readers import count_records, count_text_records, iter_records, iter_text_records
 from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
 from ..runtime.backends import BACKENDS, INT8_WEIGHTS
@@ -62,7 +63,8 @@ class Progress:
 
 @click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("input_path", metavar="INPUT", type=InputType(folders=True))
-@click.option("--model", "model_dir", required=True, type=ModelDirType(), help="A docunet-train checkpoint or a docunet-export directory.")
+@click.option("--model", "model_dir", required=True, type=ModelDirType(pipeline=True),
+              help="A docunet-train checkpoint, a docunet-export directory or a pipeline bundle (docunet-export --ner).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None, help="Output file (default: stdout).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--backend", type=click.Choice(("auto",) + BACKENDS), default="auto")
@@ -151,8 +153,9 @@ def _ray_predictions(records, model_dir, skip, backend, device, precision, int8_
         from ..scale.ray_engine import RayOptions, predict_on_ray
     except ImportError as exc:
         raise click.UsageError(f"--engine ray needs Ray Data: pip install 'docunet[ray]' ({exc})") from exc
-    config = load_config(Path(model_dir) / (json.loads((Path(model_dir) / MANIFEST_FILE).read_text())["config_file"]
-                                            if is_export(model_dir) else CONFIG_FILE))
+    config_dir = read_bundle(model_dir).relations if is_pipeline(model_dir) else Path(model_dir)
+    config = load_config(config_dir / (json.loads((config_dir / MANIFEST_FILE).read_text())["config_file"]
+                                       if is_export(config_dir) else CONFIG_FILE))
     options = RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          threads=threads or None, batch_size=batch_size, backend=backend, device=device, precision=precision,
                          int8_weights=int8_weights, grid_fit=grid_fit)

@@ -110,8 +110,17 @@ class ModelFamily(ABC):
     config_class: ClassVar[type]
     output: ClassVar[str] = "relations"  # what `decode` gives per document: "relations" or "mentions" (Prediction's field)
     min_entities: ClassVar[int] = 0  # entities an input document must have (DocuNet: 2, for one pair)
+    max_entities: ClassVar[int | None] = None  # entities a document may have (None: no limit), a memory bound
 
     # -- building -----------------------------------------------------------------------------
+    def size_problem(self, doc: Any) -> str | None:
+        """Why a document is too large for this family (None when it is not): `max_entities` bounds memory."""
+        n = doc.num_entities
+        if self.max_entities is not None and n > self.max_entities:
+            return (f"has {n} entities, more than the {self.max_entities} a {self.model_type} model scores per document "
+                    "(its entity pairs grow as the square): split the text into smaller documents")
+        return None
+
     @abstractmethod
     def build_model(self, config: Any, transformer: nn.Module) -> nn.Module:
         """The trainable model around a (pretrained or freshly configured) transformer."""

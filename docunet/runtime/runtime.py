@@ -22,7 +22,6 @@ import itertools
 import os
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -40,28 +39,9 @@ from ..inference import DEFAULT_BATCH_SIZE, batch_indices, run_batch
 from ..text.inputs import document_from_input
 from ..timing import NULL_TIMER
 from .backends import Backend, load_backend
-
-
-@dataclass
-class BadInput:
-    """An input that could not even be parsed (not UTF-8, not JSON): passed through as an error."""
-
-    source: str
-    error: str
-
-
-@dataclass
-class Prediction:
-    index: int
-    title: str | None
-    relations: list[PredictedRelation] = field(default_factory=list)
-    error: str | None = None
-    document: Document | None = None
-    mentions: list[PredictedSpan] = field(default_factory=list)  # entity mention models (PL-Marker NER)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+from ..pipeline.bundle import is_pipeline
+from .pipeline import Pipeline
+from .prediction import BadInput, Prediction
 
 
 class Runtime:
@@ -101,9 +81,13 @@ class Runtime:
     def load(cls, model_dir: str | Path, backend: str = "auto", device: str = "cpu", precision: str | None = None,
              threads: int | None = None, attention: str = "sdpa", workers: int = 1, int8_weights: str = "auto",
              **kwargs: Any) -> "Runtime":
-        """Open a checkpoint or export directory (`load_backend`: what "auto" picks, `precision`, and
+        """Open a checkpoint or export directory, or a pipeline bundle (entity model + coreference + relation
+        model: a `runtime.pipeline.Pipeline` with the same interface) (`load_backend`: what "auto" picks, `precision`, and
         `int8_weights`, which int8 weights to serve). With `workers=k > 1` and no `threads`, each model
         call gets cores // k threads (ONNX Runtime intra-op threads and torch's thread count)."""
+        if is_pipeline(model_dir):  # a bundle: entity model + coreference + relation model
+            return Pipeline.load(model_dir, cls, backend=backend, device=device, precision=precision, threads=threads,
+                                 attention=attention, workers=workers, int8_weights=int8_weights, **kwargs)
         if workers > 1 and not threads:
             threads = max(1, (os.cpu_count() or 1) // workers)
         return cls(load_backend(Path(model_dir), backend, device, precision, threads, attention, int8_weights), workers=workers, **kwargs)
@@ -121,14 +105,21 @@ class Runtime:
                 if item.num_entities < self.family.min_entities:
                     raise data_error(item.source or f"item {index + 1}", f"has {item.num_entities} entities, at least "
                                      f"{self.family.min_entities} are needed for a relation", "vertexSet", item.title)
-                return item
+                return self._check_size(item)
             if isinstance(item, (dict, str)):
                 source = item.get("_source") if isinstance(item, dict) else None
-                return document_from_input(item, source if isinstance(source, str) else f"item {index + 1}", self.family.min_entities)
+                doc = document_from_input(item, source if isinstance(source, str) else f"item {index + 1}", self.family.min_entities)
+                return self._check_size(doc)
             raise data_error(f"item {index + 1}", f"expected text, a Document or a DocRED-style dict, got {json_kind(item)}")
         except DataError as exc:
             title = item.get("title") if isinstance(item, dict) and isinstance(item.get("title"), str) else None
             return Prediction(index, title, error=str(exc))
+
+    def _check_size(self, doc: Document) -> Document:
+        problem = self.family.size_problem(doc)
+        if problem:
+            raise data_error(doc.source or doc.title, problem, "vertexSet", doc.title)
+        return doc
 
     def _prepare(self, chunk: list[tuple[int, Any]]) -> tuple[list[Prediction | None], list[Document | None], list[Any]]:
         done: list[Prediction | None] = []

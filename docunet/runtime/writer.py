@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable
 
-from ..documents import PredictedRelation, PredictedSpan
+from ..documents import PredictedEntity, PredictedRelation, PredictedSpan
 from .runtime import Prediction
 
 FORMATS = ("jsonl", "docred")
@@ -27,22 +27,37 @@ def relation_record(p: Prediction, r: PredictedRelation, names: dict[str, str]) 
             "relation": r.relation or names.get(r.label, r.label), "score": round(r.score, 4), "margin": round(r.margin, 4)}
 
 
-def mention_record(s: PredictedSpan) -> dict:
-    """sent: sentence index; words: word span [start, end) in it; start, end: character offsets (into the input's
-    text, or into its words joined by single spaces), so text == input[start:end]; type; score: the model's probability."""
-    return {"sent": s.sent_id, "words": [s.start, s.end], "start": s.start_char, "end": s.end_char, "text": s.text, "type": s.type,
-            "score": round(s.score, 4)}
+def mention_record(s: PredictedSpan, full: bool = True) -> dict:
+    """start, end: character offsets (into the input's text, or into its words joined by single spaces), so
+    text == input[start:end]; sent: sentence index; words: word span [start, end) in it; type and score (the
+    model's probability; absent for given mentions) with `full`."""
+    record = {"start": s.start_char, "end": s.end_char, "text": s.text, "sent": s.sent_id, "words": [s.start, s.end]}
+    if full:
+        record["type"] = s.type
+    if s.score is not None:
+        record["score"] = round(s.score, 4)
+    return record
+
+
+def entity_record(i: int, e: PredictedEntity) -> dict:
+    """id: the index relations' h / t refer to; type; name (the first mention's text); mentions."""
+    return {"id": i, "type": e.type, "name": e.name, "mentions": [mention_record(m, full=False) for m in e.mentions]}
 
 
 def output_record(p: Prediction, names: dict[str, str]) -> dict:
-    """The JSONL record of one prediction: its mentions and relations, or the error with the input's line number."""
+    """The JSONL record of one prediction: its entities (pipelines), mentions (entity models) and relations, or the
+    error with the input's line number."""
     if p.error is not None:
         return {"line": p.index + 1, "error": p.error}
-    record = {"title": p.title}
-    if p.mentions:
+    record: dict = {"title": p.title}
+    if p.entities is not None:
+        record["entities"] = [entity_record(i, e) for i, e in enumerate(p.entities)]
+    elif p.mentions:
         record["mentions"] = [mention_record(s) for s in p.mentions]
-    if p.relations or not p.mentions:
+    if p.relations or not p.mentions or p.entities is not None:
         record["relations"] = [relation_record(p, r, names) for r in p.relations]
+    if p.warning:
+        record["warning"] = p.warning
     return record
 
 

@@ -24,6 +24,20 @@ class DocuNetFamily(ModelFamily):
     model_type = "docunet"
     config_class = DocuNetConfig
     min_entities = 2
+    # every ordered pair gets an emb_size x block_size bilinear feature (768 x 64 floats): at 200 entities that is
+    # 40,000 pairs, about 8 GB for one document, so larger ones are refused with a clear error instead of an
+    # allocation failure (DocRED documents have at most 42)
+    max_entities = 200
+    # each mention's start token attends over the whole document (ATLOP's localised context pooling): mentions x
+    # words above this (about 2 GB of attention at 12 heads) are refused, so a huge text fails with a clear error
+    max_mention_words = 40_000_000
+
+    def size_problem(self, doc: Document) -> str | None:
+        mentions, words = sum(len(e) for e in doc.entities), doc.num_words
+        if mentions * words > self.max_mention_words:
+            return (f"has {mentions:,} mentions in {words:,} words, too large for a docunet model (mentions x words is at most "
+                    f"{self.max_mention_words:,}; its context pooling grows with both): split the text into smaller documents")
+        return super().size_problem(doc)
 
     def build_model(self, config: DocuNetConfig, transformer: nn.Module) -> DocuNet:
         return DocuNet(config, transformer)

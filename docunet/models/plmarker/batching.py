@@ -48,6 +48,11 @@ class WindowBatch:
     def to(self, device) -> "WindowBatch":
         return _to(self, device)
 
+    def rows(self, start: int, stop: int) -> "WindowBatch":
+        """Windows [start, stop) (same padding, same documents)."""
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return WindowBatch(**{k: v[start:stop] if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
+
 
 @dataclass
 class SpanBatch:

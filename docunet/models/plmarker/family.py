@@ -19,6 +19,7 @@ from .export_spec import EXPORT_SPEC
 from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow
 from .modeling import PLMarkerNER
 
+WINDOWS_PER_CALL = 32  # text windows per graph call (a batch of long documents is run in slices of this many)
 PRUNED_NONE_LOGIT = 30.0  # a pruned candidate's "none" logit (its other logits are 0)
 
 
@@ -26,10 +27,13 @@ def select_spans(candidates: list[tuple[float, int, int, int, int]], nested: boo
     """Greedy decoding over (score, sentence, start, end, label), best first: a span is kept unless it
     overlaps a kept span (flat), or a kept span of the same label (nested, as the original on SciERC)."""
     kept: list[tuple[float, int, int, int, int]] = []
+    by_sentence: dict[int, list[tuple[float, int, int, int, int]]] = {}  # overlaps only happen within a sentence
     for c in sorted(candidates, key=lambda x: -x[0]):
         _, s, a, b, label = c
-        if any(s == k[1] and a < k[3] and k[2] < b and (not nested or label == k[4]) for k in kept):
+        same = by_sentence.setdefault(s, [])
+        if any(a < k[3] and k[2] < b and (not nested or label == k[4]) for k in same):
             continue
+        same.append(c)
         kept.append(c)
     return kept
 
@@ -93,6 +97,10 @@ class PLMarkerNERFamily(ModelFamily):
             flat = torch.zeros(*batch.span_mask.shape, logits.shape[-1], dtype=logits.dtype)
             flat[batch.span_mask] = logits[dense.span_mask]
             return flat
+        W = batch.input_ids.shape[0]
+        if W > WINDOWS_PER_CALL:  # a long document: its windows in slices, so memory stays flat
+            return torch.cat([self.run(batch.rows(i, i + WINDOWS_PER_CALL), graphs, config, timer)
+                              for i in range(0, W, WINDOWS_PER_CALL)], 0)
         with timer("encoder"):
             states, boundary = graphs["text"](batch.input_ids, batch.attention_mask)
         with timer("head"):

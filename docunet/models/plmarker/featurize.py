@@ -3,8 +3,8 @@
 For every sentence: the candidate spans are all spans of up to W words (start-major, then end, so
 neighbouring spans are adjacent); the sentence sits in a window of `max_seq_length` word pieces filled
 with the document's text on both sides (as the original does). Consecutive sentences whose windows are
-the same (every sentence of a document that fits in one window) share it: one `SpanWindow` holds the
-text once and all its candidates. The dense packed pass (the original's) splits a window's candidates
+the same share it: one `SpanWindow` holds the text once and all its candidates (a document that fits the
+window is one window; a longer one gets a window per group of sentences, see `SpanFeaturizer._windows`). The dense packed pass (the original's) splits a window's candidates
 K at a time into instances (`DocSpanFeatures.instances`); the text-once pass scores them all against the
 window's text, computed once. Shared by training and serving.
 """
@@ -130,25 +130,33 @@ class SpanFeaturizer:
         return gold
 
     def _windows(self, doc: Document, first: np.ndarray, last: np.ndarray, n_pieces: int) -> list[tuple[int, int, list[int]]]:
-        """(lo, hi, sentences): each sentence centred in `budget` pieces of document text, consecutive sentences
-        with the same window merged."""
+        """(lo, hi, sentences): a document that fits the text window is one window; a longer one is cut into groups
+        of consecutive sentences of at most half a window each, every group centred in `budget` pieces of document
+        text (each sentence keeps at least a quarter window of context on each side where the document has it; the
+        original centres a window on every sentence, which costs a long document one window per sentence)."""
         budget = self.config.text_window - len(self.prefix) - len(self.suffix)
-        out: list[tuple[int, int, list[int]]] = []
-        offset = 0
-        for sid, sent in enumerate(doc.sents):
-            ws, we = offset, offset + len(sent)
-            offset = we
-            ps, pe = int(first[ws]), int(last[we - 1]) + 1
+        bounds, offset = [], 0
+        for sent in doc.sents:
+            bounds.append((int(first[offset]), int(last[offset + len(sent) - 1]) + 1))
+            offset += len(sent)
+        if n_pieces <= budget:
+            return [(0, n_pieces, list(range(len(doc.sents))))]
+        groups: list[list[int]] = []
+        for sid, (ps, pe) in enumerate(bounds):
+            if groups and pe - bounds[groups[-1][0]][0] <= budget // 2:
+                groups[-1].append(sid)
+            else:
+                groups.append([sid])
+        out = []
+        for g in groups:
+            ps, pe = bounds[g[0]][0], bounds[g[-1]][1]
             if pe - ps >= budget:
                 lo, hi = ps, ps + budget
             else:
                 lo = max(0, ps - (budget - (pe - ps)) // 2)
                 hi = min(n_pieces, lo + budget)
                 lo = max(0, hi - budget)
-            if out and out[-1][:2] == (lo, hi):
-                out[-1][2].append(sid)
-            else:
-                out.append((lo, hi, [sid]))
+            out.append((lo, hi, g))
         return out
 
     def _one(self, doc: Document, pieces: list[int], piece_word: list[int | None]) -> DocSpanFeatures:

@@ -1,0 +1,98 @@
+"""The raw-text pipeline: entity model -> coreference -> relation model, as a bundle exported with
+`docunet-export --ner` and served by `Runtime.load` / `docunet-run` on text, mixed with DocRED documents."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from docunet.checkpoint import save_checkpoint
+from docunet.pipeline.bundle import BundleError, read_bundle, write_bundle
+from docunet.runtime import Runtime
+from tests.conftest import as_dict, synthetic_document, tiny_model
+from tests.models.plmarker.test_plmarker import make
+
+TEXTS = ["Alice works for Acme in Paris. Alice met Bob in Berlin.", "Carol  founded Globex in\tOslo; Globex hired Dave."]
+AWKWARD = ["\x00 alice\x01 works for acme\u2028in paris", "李明 works for acme in 北京 with alice 👍🏽 and bob",
+           "أليس works for acme in paris with bob", "alice"]
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, tokenizer):
+    pytest.importorskip("onnxruntime")
+    from docunet.cli.export import main as export_main
+
+    root = tmp_path_factory.mktemp("pipeline")
+    ner, _ = make(tokenizer, seed=11, max_seq_length=64)
+    relations, _ = tiny_model(tokenizer, seed=12)
+    save_checkpoint(ner, tokenizer, root / "ner-ckpt")
+    save_checkpoint(relations, tokenizer, root / "rel-ckpt")
+    res = CliRunner().invoke(export_main, ["--checkpoint", str(root / "rel-ckpt"), "--ner", str(root / "ner-ckpt"), "--out",
+                                           str(root / "bundle"), "--threads", "1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    (root / "ckpt-bundle").mkdir()
+    shutil.copytree(root / "ner-ckpt", root / "ckpt-bundle" / "ner")
+    shutil.copytree(root / "rel-ckpt", root / "ckpt-bundle" / "relations")
+    write_bundle(root / "ckpt-bundle")
+    return root
+
+
+def _facts(preds):
+    return [(tuple((e.type, tuple((m.sent_id, m.start, m.end, m.start_char, m.end_char) for m in e.mentions)) for e in p.entities),
+             sorted((r.head, r.tail, r.label) for r in p.relations)) if p.error is None else p.error for p in preds]
+
+
+def test_exported_bundle_serves_text_like_the_checkpoints(bundles):
+    ort = Runtime.load(bundles / "bundle", threads=1)
+    torch_rt = Runtime.load(bundles / "ckpt-bundle", backend="torch")
+    assert "pipeline[" in ort.name and "onnxruntime" in ort.name
+    got, ref = list(ort.predict(TEXTS)), list(torch_rt.predict(TEXTS))
+    assert _facts(got) == _facts(ref)
+    for text, p in zip(TEXTS, got):
+        assert p.entities and all(text[m.start_char:m.end_char] == m.text for e in p.entities for m in e.mentions)
+        assert all(0 <= r.head < len(p.entities) and 0 <= r.tail < len(p.entities) for r in p.relations)
+        spans = [(m.sent_id, m.start, m.end) for e in p.entities for m in e.mentions]
+        assert len(spans) == len(set(spans))  # every mention in exactly one entity
+
+
+def test_run_on_text_and_documents_one_line_each(bundles, tmp_path, monkeypatch):
+    from docunet.cli.run import main as run_main
+    from docunet.models.docunet.family import DocuNetFamily
+
+    monkeypatch.setattr(DocuNetFamily, "max_mention_words", 200_000)  # the long text below is over it, the others not
+
+    doc = synthetic_document(__import__("random").Random(0), "gold")
+    lines = [json.dumps({"text": TEXTS[0], "id": "a"}), json.dumps(as_dict(doc)), json.dumps({"text": ""}), json.dumps({"text": ["x"]}),
+             *(json.dumps({"text": t}) for t in AWKWARD), json.dumps({"text": "alice works . " * 3000})]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(run_main, [str(inp), "--model", str(bundles / "bundle"), "--out", str(out), "--no-progress", "--threads", "1"])
+    assert res.exit_code == 1, res.output  # two bad lines
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == len(lines) and recs[0]["title"] == "a"
+    assert "no words" in recs[2]["error"] and "expected a string, got a list" in recs[3]["error"]
+    texts = [TEXTS[0], None, None, None, *AWKWARD, "alice works . " * 3000]
+    for rec, text in zip(recs, texts):
+        if text is None or "error" in rec:
+            continue
+        assert {"title", "entities", "relations"} <= set(rec) <= {"title", "entities", "relations", "warning"}
+        for e in rec["entities"]:
+            assert {"id", "type", "name", "mentions"} <= set(e)
+            assert all(text[m["start"]:m["end"]] == m["text"] for m in e["mentions"])
+    gold = recs[1]  # a DocRED document keeps its entities
+    assert [len(e["mentions"]) for e in gold["entities"]] == [len(m) for m in doc.entities]
+    assert all("error" not in r for r in recs[4:])
+    long = recs[-1]  # 3,000 sentences: every entity found, and a clear word on why there are no relations
+    assert long["entities"] and long["relations"] == [] and "split the text" in long["warning"]
+
+
+def test_bundle_manifest_catches_swapped_models(bundles, tmp_path):
+    swapped = tmp_path / "swapped"
+    shutil.copytree(bundles / "ckpt-bundle", swapped)
+    cfg = swapped / "ner" / "config.json"
+    cfg.write_text(cfg.read_text().replace('"max_span_width": 8', '"max_span_width": 7').replace('"max_span_width": 3', '"max_span_width": 2'))
+    with pytest.raises(BundleError, match="ner model .* is not the one this bundle was made with"):
+        read_bundle(swapped)
