@@ -10,7 +10,9 @@ from ..documents import DataError
 from ..inference import DEFAULT_BATCH_SIZE
 from ..metrics import score_facts, span_scores_by_type, to_docred_submission, train_facts
 from ..readers import load_documents
+from ..pipeline.evaluate import evaluate_pipeline
 from ..runtime import Runtime
+from ..runtime.pipeline import Pipeline
 from .common import CONTEXT, Command, DeviceType, InputType, ModelDirType, check_output, clean_errors, pick_device
 
 
@@ -33,8 +35,9 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 
 
 @click.command(cls=Command, context_settings=CONTEXT)
-@click.option("--model", "--checkpoint", "model_dir", type=ModelDirType(), default=None,
-              help="A docunet-train checkpoint or a docunet-export directory to predict with.")
+@click.option("--model", "--checkpoint", "model_dir", type=ModelDirType(pipeline=True), default=None,
+              help="A docunet-train checkpoint or a docunet-export directory to predict with, or a pipeline bundle: then the "
+                   "documents of --data are given to it as text (words joined by spaces) and scored end to end.")
 @click.option("--data", "data_spec", type=InputType(stdin=False), default=None, help="Labelled data to predict and score (FILE or FILE[start:stop]).")
 @click.option("--predictions", type=InputType(stdin=False), default=None, help="A DocRED submission to score instead of a model.")
 @click.option("--gold", "gold_spec", type=InputType(stdin=False), default=None, help="Labelled data the --predictions are scored against.")
@@ -47,7 +50,8 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 @click.option("--device", type=DeviceType(), default="auto", help="auto, cpu, cuda or cuda:N.")
 @clean_errors
 def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold, top_k, device):
-    """Print precision, recall, F1 and Ign F1 as JSON (binary P/R/F1 for CDR/GDA-style data)."""
+    """Print precision, recall, F1 and Ign F1 as JSON (binary P/R/F1 for CDR/GDA-style data; typed and untyped span
+    scores for entity models; JEREX's end-to-end scores for pipeline bundles)."""
     if predictions is not None:
         if gold_spec is None:
             raise click.UsageError("--predictions needs --gold")
@@ -62,6 +66,10 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
         scores = score_facts(read_submission(Path(predictions)), gold, facts)
     else:
         rt = Runtime.load(model_dir, device=str(pick_device(device)), precision="fp32")  # a checkpoint is scored in fp32
+        if isinstance(rt, Pipeline):  # end to end: mentions, entities (typed), relations relaxed and strict (JEREX)
+            click.echo(json.dumps(evaluate_pipeline(rt, load_documents(data_spec, getattr(rt.config, "relations", None)), batch_size),
+                                  indent=2))
+            return
         gold = load_documents(data_spec, getattr(rt.config, "relations", None))
         results = list(rt.predict(gold, batch_size=batch_size, threshold=threshold, top_k=top_k))
         failed = [p for p, d in zip(results, gold) if p.error is not None and d.num_entities >= rt.family.min_entities]

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from docunet.checkpoint import save_checkpoint
+from docunet.documents import Relation
 from docunet.pipeline.bundle import BundleError, read_bundle, write_bundle
 from docunet.runtime import Runtime
 from tests.conftest import as_dict, synthetic_document, tiny_model
@@ -96,3 +97,44 @@ def test_bundle_manifest_catches_swapped_models(bundles, tmp_path):
     cfg.write_text(cfg.read_text().replace('"max_span_width": 8', '"max_span_width": 7').replace('"max_span_width": 3', '"max_span_width": 2'))
     with pytest.raises(BundleError, match="ner model .* is not the one this bundle was made with"):
         read_bundle(swapped)
+
+
+def test_predicted_mentions_map_back_to_gold_words():
+    """Character offsets into the spaced text -> gold (sentence, word) spans; a mention that does not start and end
+    on gold word boundaries of one sentence matches nothing (a false positive, not dropped)."""
+    from docunet.documents import Document, Mention, PredictedEntity, PredictedRelation, PredictedSpan
+    from docunet.e2e_metrics import e2e_scores
+    from docunet.pipeline.evaluate import predicted_document
+
+    gold = Document("g", [["Alice", "met", "Bob", "."], ["Bob", "left", "Paris", "."]],
+                    [[Mention(0, 0, 1, "PER")], [Mention(0, 2, 3, "PER"), Mention(1, 0, 1, "PER")], [Mention(1, 2, 3, "LOC")]],
+                    [Relation(0, 1, "P1")])
+    text = gold.surface()
+    assert text == "Alice met Bob . Bob left Paris ."
+
+    def span(a, b, t="PER"):
+        return PredictedSpan(-9, -9, -9, t, 0.9, text[a:b], a, b)
+
+    entities = [PredictedEntity("PER", "Alice", (span(0, 5),)), PredictedEntity("PER", "Bob", (span(10, 13), span(16, 19))),
+                PredictedEntity("LOC", "Pari", (span(25, 29, "LOC"),))]  # "Pari": not a gold word boundary
+    doc = predicted_document(gold, entities, [PredictedRelation(0, 1, "P1", 0.9)])
+    assert [[(m.sent_id, m.start, m.end) for m in e] for e in doc.entities] == [[(0, 0, 1)], [(0, 2, 3), (1, 0, 1)], [(-1, 25, 29)]]
+    s = e2e_scores([gold], [doc])
+    assert (s.mentions.num_correct, s.mentions.num_predicted, s.mentions.num_gold) == (3, 4, 4)
+    assert (s.entities.num_correct, s.relations_strict.num_correct) == (2, 1)
+
+
+def test_eval_scores_a_bundle_end_to_end(bundles, tmp_path):
+    from docunet.cli.evaluate import main as eval_main
+    from tests.conftest import to_docred
+
+    docs = [synthetic_document(__import__("random").Random(i), f"g{i}") for i in range(3)]
+    data = tmp_path / "gold.jsonl"
+    data.write_text("".join(json.dumps(to_docred(d)) + "\n" for d in docs))
+    res = CliRunner().invoke(eval_main, ["--model", str(bundles / "bundle"), "--data", str(data)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert report["documents"] == 3 and report["failed"] == 0
+    assert set(report["end_to_end"]) == {"mentions", "entities", "entities_typed", "relations", "relations_strict"}
+    assert report["end_to_end"]["mentions"]["num_gold"] == sum(len(e) for d in docs for e in d.entities)
+    assert "f1" in report["gold_entities"]["docred"]
