@@ -4,6 +4,7 @@ failures, 130 for Ctrl-C), quiet library loading, and defaults read from the set
 from __future__ import annotations
 
 import dataclasses
+import json
 import functools
 import os
 import sys
@@ -122,6 +123,33 @@ class InputType(click.ParamType):
         if spec.path.stat().st_size == 0:
             self.fail(f"{spec.path}: is empty", param, ctx)
         return text
+
+
+class SettingType(click.ParamType):
+    """KEY=VALUE: a serve-time model setting (the model config's `serving_settings`, e.g. prune_ratio=0.3 for an
+    entity model; ner.KEY=VALUE for a pipeline bundle's entity model). VALUE is read as JSON (numbers, true/false),
+    else kept as a string."""
+
+    name = "key=value"
+
+    def convert(self, value: Any, param, ctx) -> tuple[str, Any]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, raw = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r}: expected KEY=VALUE, e.g. prune_ratio=0.3", param, ctx)
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed = raw
+        return key.strip(), parsed
+
+
+def runtime_settings(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """--setting pairs -> Runtime.load keywords: `settings` for the model, `ner_settings` for a bundle's entity model."""
+    model = {k: v for k, v in pairs if not k.startswith("ner.")}
+    ner = {k[4:]: v for k, v in pairs if k.startswith("ner.")}
+    return {**({"settings": model} if model else {}), **({"ner_settings": ner} if ner else {})}
 
 
 def check_output(path: Path | None, overwrite: bool = False, append: bool = False, option: str = "--out") -> None:

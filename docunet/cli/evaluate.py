@@ -13,7 +13,18 @@ from ..readers import load_documents
 from ..pipeline.evaluate import evaluate_pipeline
 from ..runtime import Runtime
 from ..runtime.pipeline import Pipeline
-from .common import CONTEXT, Command, DeviceType, InputType, ModelDirType, check_output, clean_errors, pick_device
+from .common import (
+    CONTEXT,
+    Command,
+    DeviceType,
+    InputType,
+    ModelDirType,
+    SettingType,
+    check_output,
+    clean_errors,
+    pick_device,
+    runtime_settings,
+)
 
 
 def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
@@ -48,8 +59,11 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 @click.option("--threshold", type=float, default=None, help="Override the model's decision threshold.")
 @click.option("--top-k", type=click.IntRange(0), default=None, help="Override the model's top-k (0: no limit).")
 @click.option("--device", type=DeviceType(), default="auto", help="auto, cpu, cuda or cuda:N.")
+@click.option("--setting", "settings", type=SettingType(), multiple=True,
+              help="KEY=VALUE, repeatable: a serve-time model setting (e.g. prune_ratio=0.3; ner.prune_ratio=0.3 for a bundle).")
 @clean_errors
-def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold, top_k, device):
+def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold, top_k, device,
+         settings):
     """Print precision, recall, F1 and Ign F1 as JSON (binary P/R/F1 for CDR/GDA-style data; typed and untyped span
     scores for entity models; JEREX's end-to-end scores for pipeline bundles)."""
     if predictions is not None:
@@ -65,7 +79,8 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
         gold = load_documents(gold_spec)
         scores = score_facts(read_submission(Path(predictions)), gold, facts)
     else:
-        rt = Runtime.load(model_dir, device=str(pick_device(device)), precision="fp32")  # a checkpoint is scored in fp32
+        rt = Runtime.load(model_dir, device=str(pick_device(device)), precision="fp32",  # a checkpoint is scored in fp32
+                          **runtime_settings(settings))
         if isinstance(rt, Pipeline):  # end to end: mentions, entities (typed), relations relaxed and strict (JEREX)
             click.echo(json.dumps(evaluate_pipeline(rt, load_documents(data_spec, getattr(rt.config, "relations", None)), batch_size),
                                   indent=2))

@@ -19,7 +19,18 @@ from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
 from ..runtime.backends import BACKENDS, INT8_WEIGHTS
 from ..runtime.reader import item_of
 from ..runtime.writer import FORMATS, complete_lines, plural
-from .common import CONTEXT, Command, INTERRUPTED, DeviceType, InputType, ModelDirType, check_output, clean_errors
+from .common import (
+    CONTEXT,
+    INTERRUPTED,
+    Command,
+    DeviceType,
+    InputType,
+    ModelDirType,
+    SettingType,
+    check_output,
+    clean_errors,
+    runtime_settings,
+)
 
 
 class Progress:
@@ -86,6 +97,9 @@ class Progress:
 @click.option("--grid-fit", type=click.IntRange(1), default=None,
               help="Pad each document's entity grid to the smallest multiple of K holding its entities instead of the "
                    "trained grid (42): faster, approximate (see the README's benchmark for the F1 change).")
+@click.option("--setting", "settings", type=SettingType(), multiple=True,
+              help="KEY=VALUE, repeatable: a serve-time model setting, e.g. prune_ratio=0.3 (entity models: candidate "
+                   "pruning) or ner.prune_ratio=0.3 for a pipeline bundle's entity model.")
 @click.option("--text", "plain_text", is_flag=True,
               help="INPUT is plain text: one document per line of a file (or stdin), or one per .txt/.md file of a folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
@@ -102,7 +116,7 @@ class Progress:
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr (the summary line is still printed).")
 @clean_errors
 def main(input_path, model_dir, out_path, overwrite, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
-         top_k, grid_fit, plain_text, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
+         top_k, grid_fit, settings, plain_text, fmt, engine, address, cpus_per_worker, gpus_per_worker, skip_errors, resume, no_progress):
     """Extract entities or relations from INPUT: JSONL lines, each a DocRED document (title, sents, vertexSet),
     {"text": ..., "title" or "id"}, pre-tokenized {"sents": [[words]]} or a JSON string; a JSON list; a CDR/GDA
     .data file; FILE[start:stop] for a slice of its documents; - for stdin; or plain text with --text."""
@@ -117,13 +131,15 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
     total = count_text_records(input_path) if plain_text else count_records(input_path)
     records = iter_text_records(input_path) if plain_text else iter_records(input_path)
     if engine == "ray":
+        if settings:
+            raise click.UsageError("--setting is not passed to Ray actors yet; use --engine local")
         predictions, name, names, notes = _ray_predictions(records, model_dir, skip, backend, device, precision, int8_weights,
                                                            batch_size, threads, workers, threshold, top_k, grid_fit, address,
                                                            cpus_per_worker, gpus_per_worker)
         progress = Progress(None if total is None else max(0, total - skip), name, enabled=not no_progress, per_write=True)
     else:
         rt = Runtime.load(model_dir, backend=backend, device=device, precision=precision, threads=threads or None,
-                          grid_fit=grid_fit, workers=workers, int8_weights=int8_weights)
+                          grid_fit=grid_fit, workers=workers, int8_weights=int8_weights, **runtime_settings(settings))
         progress = Progress(None if total is None else max(0, total - skip), rt.name, enabled=not no_progress)
         rt.on_note = progress.note
         items = (item_of(r) for r in itertools.islice(records, skip, None))

@@ -69,7 +69,15 @@ class Runtime:
             if unknown:
                 raise ValueError(f"{', '.join(unknown)}: not a serving setting of {self.family.model_type} models "
                                  f"(those are: {', '.join(allowed) or 'none'})")
-            self.config = dataclasses.replace(self.config, **settings)
+            for key, value in settings.items():
+                current = getattr(self.config, key)
+                kind = bool if isinstance(current, bool) else (int, float) if isinstance(current, (int, float)) else type(current)
+                if not isinstance(value, kind) or (kind != bool and isinstance(value, bool)):
+                    raise ValueError(f"setting {key}: expected {'true or false' if kind is bool else 'a number'}, got {value!r}")
+            try:
+                self.config = dataclasses.replace(self.config, **settings)
+            except ValueError as exc:
+                raise ValueError(f"settings {settings}: {exc}") from exc
         self.featurizer = backend.featurizer
         self._noted: set[str] = set()
         self.on_note: Callable[[str], None] = lambda message: warnings.warn(message, InputWarning, stacklevel=2)
@@ -88,6 +96,9 @@ class Runtime:
         if is_pipeline(model_dir):  # a bundle: entity model + coreference + relation model
             return Pipeline.load(model_dir, cls, backend=backend, device=device, precision=precision, threads=threads,
                                  attention=attention, workers=workers, int8_weights=int8_weights, **kwargs)
+        if kwargs.get("ner_settings"):
+            raise ValueError("ner.* settings apply to a pipeline bundle's entity model; this is a single model: drop the ner. prefix")
+        kwargs.pop("ner_settings", None)
         if workers > 1 and not threads:
             threads = max(1, (os.cpu_count() or 1) // workers)
         return cls(load_backend(Path(model_dir), backend, device, precision, threads, attention, int8_weights), workers=workers, **kwargs)

@@ -138,3 +138,14 @@ def test_eval_scores_a_bundle_end_to_end(bundles, tmp_path):
     assert set(report["end_to_end"]) == {"mentions", "entities", "entities_typed", "relations", "relations_strict"}
     assert report["end_to_end"]["mentions"]["num_gold"] == sum(len(e) for d in docs for e in d.entities)
     assert "f1" in report["gold_entities"]["docred"]
+
+
+def test_serving_settings_reach_the_right_model_and_are_checked(bundles):
+    rt = Runtime.load(bundles / "ckpt-bundle", backend="torch", ner_settings={"prune_ratio": 0.3}, settings={"grid_fit": 6})
+    assert rt.ner.config.prune_ratio == 0.3 and rt.relations.config.grid_fit == 6
+    with pytest.raises(ValueError, match="not a serving setting of docunet models"):
+        Runtime.load(bundles / "ckpt-bundle", backend="torch", settings={"prune_ratio": 0.3})
+    with pytest.raises(ValueError, match="setting prune_ratio: expected a number, got 'x'"):
+        Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", settings={"prune_ratio": "x"})
+    with pytest.raises(ValueError, match="drop the ner. prefix"):
+        Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", ner_settings={"prune_ratio": 0.3})
