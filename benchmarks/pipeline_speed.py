@@ -37,12 +37,13 @@ def main() -> None:
     p.add_argument("--docs", required=True)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="batches in flight per model (Runtime workers)")
     p.add_argument("--ner-prune", type=float, default=None, help="serve the entity model with this prune ratio")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    options = {"threads": a.threads or None}
+    options = {"threads": a.threads or None, "workers": a.workers}
     if a.ner_prune is not None:
         options["ner_settings"] = {"prune_ratio": a.ner_prune}
     pipe = Runtime.load(a.bundle, **options)
@@ -64,7 +65,8 @@ def main() -> None:
               "mentions": sum(len(p.mentions) for p in ner), "entities": sum(map(len, ents)), "errors": sum(p.error is not None for p in e2e),
               "stages": {name: {"seconds": s, "docs": k, "docs_per_s": k / s} for name, s, k in rows},
               "end_to_end_over_gold_path": (n / t_e2e) / (n / t_gold)}
-    lines = [f"{n} documents from `{a.docs}` as text, batch {bs}, {report['threads']} threads, CPU {report['cpu']}; {pipe.name}", "",
+    lines = [f"{n} documents from `{a.docs}` as text, batch {bs}, {report['threads']} threads, {a.workers} worker(s) per model, "
+             f"CPU {report['cpu']}; {pipe.name}", "",
              "| stage | documents | seconds | docs/s |", "|---|---|---|---|"]
     lines += [f"| {name} | {k} | {s:.2f} | {k / s:.2f} |" for name, s, k in rows]
     lines += ["", f"End to end at {report['end_to_end_over_gold_path']:.2f}x the gold-entity path's docs/s; "

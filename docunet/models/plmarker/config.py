@@ -26,8 +26,9 @@ class PLMarkerNERConfig(ConfigFile):
     # span features: the uncased encoder cannot see capitalisation
     shape_features: bool = True
     # candidate pruning at inference: a boundary scorer on the text states keeps the best ceil(prune_ratio x words)
-    # candidates of each window for the marker pass; 0 scores every candidate
-    prune_ratio: float = 0.0
+    # candidates of each window for the marker pass; 0 scores every candidate. Measured on Re-DocRED [400:500]
+    # (README): 0.4 keeps typed F1 within 0.02 of every candidate scored; 0.3 costs 0.6, 0.2 costs 5
+    prune_ratio: float = 0.4
     # serve the original's dense packed pass instead (text and K marker pairs in one [T, T] sequence per instance;
     # the same logits within 1e-4, slower): a reference for comparison, PyTorch checkpoints only
     dense_pass: bool = False

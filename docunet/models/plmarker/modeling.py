@@ -75,17 +75,21 @@ class SpanGraph(nn.Module):
     every layer with that layer's own modules: queries from the markers, keys and values from the text's
     layer input (masked to real text), from the marker itself and from its partner."""
 
-    def __init__(self, transformer: nn.Module, classifier: SpanClassifier, marker_ids: list[int]):
+    def __init__(self, transformer: nn.Module, classifier: SpanClassifier, marker_ids: list[int], snapshot: bool = False):
+        """`snapshot`: read the two marker embeddings now, as constants (for export: the graph then carries two rows
+        instead of the whole word-embedding table); otherwise look them up on every call (training)."""
         super().__init__()
         if len(marker_ids) != 2:
             raise ValueError("the model's config has no marker_ids (set when its featurizer is made)")
         self.transformer, self.classifier = transformer, classifier
         self.register_buffer("marker_ids", torch.tensor(marker_ids, dtype=torch.long), persistent=False)
+        words = transformer.embeddings.word_embeddings.weight[self.marker_ids].detach().clone() if snapshot else None
+        self.register_buffer("marker_words", words, persistent=False)
 
     def embed_markers(self, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
         emb = self.transformer.embeddings
         K = first.shape[1]
-        w = emb.word_embeddings(self.marker_ids)  # [2, d]
+        w = self.marker_words if self.marker_words is not None else emb.word_embeddings(self.marker_ids)  # [2, d]
         is_end = (torch.arange(2 * K, device=first.device) >= K)[:, None]
         words = torch.where(is_end, w[1], w[0])  # [2K, d]: K start markers, then K end markers
         x = words + emb.token_type_embeddings.weight[0] + emb.position_embeddings(torch.cat([first, last], 1).long())
@@ -134,8 +138,8 @@ class PLMarkerNER(nn.Module):
     def text_graph(self) -> TextGraph:
         return TextGraph(self.encoder.transformer, self.boundary)
 
-    def span_graph(self) -> SpanGraph:
-        return SpanGraph(self.encoder.transformer, self.classifier, self.config.marker_ids)
+    def span_graph(self, snapshot: bool = False) -> SpanGraph:
+        return SpanGraph(self.encoder.transformer, self.classifier, self.config.marker_ids, snapshot)
 
     def forward(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The text-once pass over a WindowBatch: span logits [W, C, labels] and boundary logits [W, L, 2]."""

@@ -26,7 +26,7 @@ TYPES = ["PER", "ORG", "LOC"]
 def make(tokenizer, seed=0, **overrides):
     transformer = tiny_transformer(tokenizer, seed)
     cfg = PLMarkerNERConfig(entity_types=list(TYPES), encoder_config=encoder_config_dict(transformer),
-                            **{"max_seq_length": 32, "max_pair_length": 10, "max_span_width": 3, **overrides})
+                            **{"max_seq_length": 32, "max_pair_length": 10, "max_span_width": 3, "prune_ratio": 0.0, **overrides})
     torch.manual_seed(seed)
     return FAMILY.build_model(cfg, transformer).eval(), FAMILY.make_featurizer(tokenizer, cfg)
 
