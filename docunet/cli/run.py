@@ -103,7 +103,8 @@ class Progress:
 @click.option("--text", "plain_text", is_flag=True,
               help="INPUT is plain text: one document per line of a file (or stdin), or one per .txt/.md file of a folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
-              help="jsonl: one line per input line; docred: a DocRED submission list.")
+              help="jsonl: one line per input line; docred: a DocRED submission list; docred-docs: one DocRED document "
+                   "(title, sents, vertexSet, labels) per input line, to correct and train on.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               help="local: this process (--workers batches in flight on threads); ray: Ray Data actors, each one Runtime "
                    "(needs the [ray] extra; the model directory must be readable at the same path on every node).")
@@ -122,8 +123,8 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
     .data file; FILE[start:stop] for a slice of its documents; - for stdin; or plain text with --text."""
     if Path(input_path).is_dir() and not plain_text:
         raise click.BadParameter(f"{input_path}: is a folder; pass --text to read its .txt files as documents", param_hint="INPUT")
-    if resume and (out_path is None or fmt != "jsonl"):
-        raise click.UsageError("--resume needs --out FILE and --format jsonl")
+    if resume and (out_path is None or fmt == "docred"):
+        raise click.UsageError("--resume needs --out FILE and a line format (--format jsonl or docred-docs)")
     check_output(out_path, overwrite=overwrite, append=resume)
     if engine == "local" and (address or cpus_per_worker or gpus_per_worker):
         raise click.UsageError("--address, --cpus-per-worker and --gpus-per-worker go with --engine ray")
@@ -149,7 +150,7 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
         summary = write_predictions(predictions, out_path, fmt, names, skip=skip, flush_every=batch_size, on_each=progress.written)
     except KeyboardInterrupt:
         progress.close()
-        done = (complete_lines(out_path) - skip) if out_path is not None and fmt == "jsonl" else None
+        done = (complete_lines(out_path) - skip) if out_path is not None and fmt != "docred" else None
         where = f"after {plural(done, 'document')}; continue with the same command and --resume" if done is not None else ""
         click.echo(f"docunet-run: interrupted {where}".rstrip(), err=True)
         sys.exit(INTERRUPTED)

@@ -13,7 +13,7 @@ from typing import IO, Callable, Iterable
 from ..documents import PredictedEntity, PredictedRelation, PredictedSpan
 from .runtime import Prediction
 
-FORMATS = ("jsonl", "docred")
+FORMATS = ("jsonl", "docred", "docred-docs")
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -61,6 +61,23 @@ def output_record(p: Prediction, names: dict[str, str]) -> dict:
     return record
 
 
+def document_record(p: Prediction) -> dict:
+    """The prediction as a DocRED document (title, sents, vertexSet, labels), to correct by hand and train on: a
+    pipeline's entities, an entity model's mentions (one entity each) or the input's own entities."""
+    if p.error is not None or p.document is None:
+        return {"line": p.index + 1, "error": p.error or "no document"}
+    doc = p.document
+    if p.entities is not None:
+        groups = [list(e.mentions) for e in p.entities]
+    elif p.mentions:
+        groups = [[m] for m in p.mentions]
+    else:
+        groups = [[PredictedSpan(m.sent_id, m.start, m.end, m.type, None, m.name) for m in e] for e in doc.entities]
+    vertex_set = [[{"name": m.text, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type} for m in g] for g in groups]
+    labels = [{"h": r.head, "t": r.tail, "r": r.label, "evidence": []} for r in p.relations]
+    return {"title": p.title if p.title is not None else doc.title, "sents": doc.sents, "vertexSet": vertex_set, "labels": labels}
+
+
 def complete_lines(path: Path) -> int:
     """Lines already written in full; a half-written last line is cut off (for resuming)."""
     path = Path(path)
@@ -96,8 +113,9 @@ class RunSummary:
 
 
 class PredictionWriter:
-    """Writes predictions in input order as JSONL records (`output_record`) or as one DocRED submission
-    list (`{"title", "h_idx", "t_idx", "r"}` per relation), flushing every `flush_every` records."""
+    """Writes predictions in input order as JSONL records (`output_record`), as one DocRED submission list
+    (`{"title", "h_idx", "t_idx", "r"}` per relation) or as DocRED documents, one line per input line
+    (`document_record`), flushing every `flush_every` records."""
 
     def __init__(self, out: IO[str], fmt: str = "jsonl", relation_names: dict[str, str] | None = None, flush_every: int = 8):
         if fmt not in FORMATS:
@@ -117,6 +135,8 @@ class PredictionWriter:
             s.failed_lines.append(p.index + 1)
         if self.fmt == "jsonl":
             self.out.write(json.dumps(output_record(p, self.names), ensure_ascii=False) + "\n")
+        elif self.fmt == "docred-docs":
+            self.out.write(json.dumps(document_record(p), ensure_ascii=False) + "\n")
         else:
             for r in p.relations:
                 record = {"title": p.title, "h_idx": r.head, "t_idx": r.tail, "r": r.label}
@@ -138,8 +158,8 @@ def write_predictions(predictions: Iterable[Prediction], out_path: Path | None =
     """Stream `predictions` to `out_path` (stdout when None). `skip` > 0 resumes: the predictions are for
     the inputs after the first `skip` lines, which `out_path` already holds (see `complete_lines`);
     new records are appended with their line numbers shifted accordingly."""
-    if skip and (out_path is None or fmt != "jsonl"):
-        raise ValueError("resuming needs an output file in jsonl format")
+    if skip and (out_path is None or fmt == "docred"):
+        raise ValueError("resuming needs an output file in a line format (jsonl or docred-docs)")
     out = open(out_path, "a" if skip else "w", encoding="utf-8") if out_path is not None else sys.stdout
     try:
         writer = PredictionWriter(out, fmt, relation_names, flush_every)

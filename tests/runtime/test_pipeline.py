@@ -149,3 +149,25 @@ def test_serving_settings_reach_the_right_model_and_are_checked(bundles):
         Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", settings={"prune_ratio": "x"})
     with pytest.raises(ValueError, match="drop the ner. prefix"):
         Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", ner_settings={"prune_ratio": 0.3})
+
+
+def test_docred_documents_out_read_back_and_train_on(bundles, tmp_path):
+    """--format docred-docs: one DocRED document per input line (errors keep their line), readable by every
+    command: what a user corrects by hand and trains on."""
+    from docunet.cli.run import main as run_main
+    from docunet.readers import load_documents
+
+    inp = tmp_path / "in.txt"
+    inp.write_text(TEXTS[0] + "\n\n" + TEXTS[1] + "\n")
+    out = tmp_path / "docs.jsonl"
+    res = CliRunner().invoke(run_main, [str(inp), "--text", "--model", str(bundles / "bundle"), "--out", str(out), "--format",
+                                        "docred-docs", "--no-progress", "--skip-errors", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == 3 and "no words" in recs[1]["error"]
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps(recs[0]) + "\n" + json.dumps(recs[2]) + "\n")
+    docs = load_documents(good)
+    assert [len(d.entities) for d in docs] == [len(r["vertexSet"]) for r in (recs[0], recs[2])]
+    assert all(" ".join(d.sents[m.sent_id][m.start:m.end]).replace(" ", "") == m.name.replace(" ", "")
+               for d in docs for e in d.entities for m in e)
