@@ -33,26 +33,12 @@ from docunet.coref.learned import (
     exact_cluster_counts,
 )
 from docunet.documents import Document
-from docunet.e2e_metrics import e2e_scores
-from docunet.metrics import f1_score
 from docunet.readers import load_documents
 
 try:
-    from benchmarks.coref_rules import (
-        _spans,
-        b3_counts,
-        ceafe_similarity,
-        gold_entities,
-        muc_counts,
-    )
+    from benchmarks.coref_rules import cluster_scores, gold_entities
 except ImportError:  # run as a script: benchmarks/ itself is on sys.path
-    from coref_rules import (
-        _spans,
-        b3_counts,
-        ceafe_similarity,
-        gold_entities,
-        muc_counts,
-    )
+    from coref_rules import cluster_scores, gold_entities
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "redocred" / "dev_revised.json"
@@ -97,10 +83,8 @@ def minilm_vectors(docs: list[Document], examples: list[CorefExample], data: Pat
 
 
 def score(examples: list[CorefExample], clusterer: Clusterer) -> dict[str, float]:
-    """Exact-cluster P/R/F1 (JEREX), MUC, B3, CEAFe, CoNLL mean and clustering ms/doc; the metric
-    code is coref_rules.py's."""
-    golds, preds = [], []
-    muc, b3, ceaf = [0, 0, 0, 0], [0.0, 0, 0.0, 0], [0.0, 0, 0]
+    """Exact-cluster P/R/F1 (JEREX), MUC, B3, CEAFe, CoNLL mean (coref_rules.cluster_scores) and clustering ms/doc."""
+    pairs = []
     seconds = 0.0
     for ex in examples:
         t0 = time.perf_counter()
@@ -109,26 +93,9 @@ def score(examples: list[CorefExample], clusterer: Clusterer) -> dict[str, float
         gold_ids: dict[int, list[int]] = {}
         for i, e in enumerate(ex.entity_ids):
             gold_ids.setdefault(e, []).append(i)
-        gold = entities_from_clusters(ex.mentions, list(gold_ids.values()))
-        pred = entities_from_clusters(ex.mentions, clusters)
-        golds.append(Document("", ex.sents, gold, []))
-        preds.append(Document("", ex.sents, pred, []))
-        key, response = _spans(gold), _spans(pred)
-        for k, (a, b) in enumerate((muc_counts(key, response), muc_counts(response, key))):
-            muc[2 * k] += a
-            muc[2 * k + 1] += b
-        for k, (a, b) in enumerate((b3_counts(key, response), b3_counts(response, key))):
-            b3[2 * k] += a
-            b3[2 * k + 1] += b
-        ceaf[0] += ceafe_similarity(key, response)
-        ceaf[1] += len(key)
-        ceaf[2] += len(response)
-    exact = e2e_scores(golds, preds).entities
-    out = {"P": exact.precision, "R": exact.recall, "F1": exact.f1,
-           "MUC": f1_score(muc[0] / max(muc[1], 1), muc[2] / max(muc[3], 1)),
-           "B3": f1_score(b3[0] / max(b3[1], 1), b3[2] / max(b3[3], 1)),
-           "CEAFe": f1_score(ceaf[0] / max(ceaf[1], 1), ceaf[0] / max(ceaf[2], 1))}
-    out["CoNLL mean"] = (out["MUC"] + out["B3"] + out["CEAFe"]) / 3
+        pairs.append((entities_from_clusters(ex.mentions, list(gold_ids.values())), entities_from_clusters(ex.mentions, clusters),
+                      ex.sents))
+    out = cluster_scores(pairs)
     out["ms/doc"] = 1000 * seconds / max(len(examples), 1)
     return out
 

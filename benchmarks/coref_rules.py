@@ -105,20 +105,16 @@ def ceafe_similarity(key: list[Cluster], response: list[Cluster]) -> float:
     return float(sum(sim[i][j] for i, j in zip(rows, cols)))
 
 
-def score(docs: list[Document], rules: CorefRules) -> dict[str, float]:
+def cluster_scores(pairs: list[tuple[list[list[Mention]], list[list[Mention]], list[list[str]]]]) -> dict[str, float]:
+    """(gold entities, predicted entities, sentences) per document -> exact-cluster P/R/F1 (JEREX), MUC, B3 and,
+    with scipy, CEAFe and the CoNLL mean."""
     golds, preds = [], []
     muc = [0, 0, 0, 0]  # recall num/den, precision num/den
     b3 = [0.0, 0, 0.0, 0]
     ceaf = [0.0, 0, 0]  # similarity, key clusters, response clusters
-    seconds = 0.0
-    for doc in docs:
-        gold = gold_entities(doc)
-        mentions = sorted((m for e in gold for m in e), key=lambda m: (m.sent_id, m.start, m.end))
-        t0 = time.perf_counter()
-        pred = entities_from_clusters(mentions, cluster_mentions(mentions, rules))
-        seconds += time.perf_counter() - t0
-        golds.append(Document(doc.title, doc.sents, gold, []))
-        preds.append(Document(doc.title, doc.sents, pred, []))
+    for gold, pred, sents in pairs:
+        golds.append(Document("", sents, gold, []))
+        preds.append(Document("", sents, pred, []))
         key, response = _spans(gold), _spans(pred)
         for k, (a, b) in enumerate((muc_counts(key, response), muc_counts(response, key))):
             muc[2 * k] += a
@@ -137,6 +133,20 @@ def score(docs: list[Document], rules: CorefRules) -> dict[str, float]:
     if linear_sum_assignment is not None:
         out["CEAFe"] = f1_score(ceaf[0] / max(ceaf[1], 1), ceaf[0] / max(ceaf[2], 1))
         out["CoNLL mean"] = (out["MUC"] + out["B3"] + out["CEAFe"]) / 3
+    return out
+
+
+def score(docs: list[Document], rules: CorefRules) -> dict[str, float]:
+    pairs = []
+    seconds = 0.0
+    for doc in docs:
+        gold = gold_entities(doc)
+        mentions = sorted((m for e in gold for m in e), key=lambda m: (m.sent_id, m.start, m.end))
+        t0 = time.perf_counter()
+        pred = entities_from_clusters(mentions, cluster_mentions(mentions, rules))
+        seconds += time.perf_counter() - t0
+        pairs.append((gold, pred, doc.sents))
+    out = cluster_scores(pairs)
     out["ms/doc"] = 1000 * seconds / max(len(docs), 1)
     return out
 

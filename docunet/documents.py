@@ -104,6 +104,12 @@ class Document:
             out.append(row)
         return out
 
+    def char_span(self, sent_id: int, start: int, end: int, offsets: list[list[tuple[int, int]]] | None = None) -> tuple[int, int]:
+        """The character [start, end) of words [start, end) of a sentence (see `char_offsets`; pass them when
+        calling for many spans)."""
+        offsets = offsets if offsets is not None else self.char_offsets()
+        return offsets[sent_id][start][0], offsets[sent_id][end - 1][1]
+
     def surface(self) -> str:
         """The text the character offsets point into: `text`, or the words joined by single spaces."""
         return self.text if self.text is not None else " ".join(w for s in self.sents for w in s)

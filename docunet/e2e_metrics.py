@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .documents import Document, Mention
+from .documents import Document, Mention, PredictedSpan
 from .metrics import f1_score
 
 Span = tuple[int, int, int]
@@ -53,7 +53,7 @@ class E2EScores:
         return asdict(self)
 
 
-def entity_type(mentions: Sequence[Mention]) -> str:
+def entity_type(mentions: Sequence[Mention | PredictedSpan]) -> str:
     """The majority type of an entity's mentions; ties -> the type of the earliest tied mention."""
     if not mentions:
         return ""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections import Counter
 from typing import Any, Callable, Iterable, Iterator
 
 from ..coref.rules import CorefRules, cluster_mentions
 from ..documents import Document, Mention, PredictedEntity, PredictedSpan
+from ..e2e_metrics import entity_type
 from ..pipeline.bundle import read_bundle
 from ..timing import NULL_TIMER
 from .prediction import Prediction
@@ -29,14 +29,11 @@ def _has_entities(item: Any) -> bool:
 
 def entities_of(doc: Document, mentions: list[PredictedSpan], rules: CorefRules) -> list[PredictedEntity]:
     """Coreference: the document's predicted mentions clustered into entities (type: the majority of its mentions',
-    ties to the earliest; name: its first mention's text)."""
+    e2e_metrics.entity_type; name: its first mention's text)."""
     entities = []
     for cluster in cluster_mentions(mentions, rules, doc.sents):
         ms = tuple(mentions[i] for i in cluster)
-        counts = Counter(m.type for m in ms)
-        top = max(counts.values())
-        etype = next(m.type for m in ms if counts[m.type] == top)
-        entities.append(PredictedEntity(etype, ms[0].text, ms))
+        entities.append(PredictedEntity(entity_type(ms), ms[0].text, ms))
     return entities
 
 
@@ -45,9 +42,11 @@ def given_entities(doc: Document) -> list[PredictedEntity]:
     offsets, surface = doc.char_offsets(), doc.surface()
     out = []
     for mentions in doc.entities:
-        spans = tuple(PredictedSpan(m.sent_id, m.start, m.end, m.type, None, surface[offsets[m.sent_id][m.start][0]:offsets[m.sent_id][m.end - 1][1]],
-                                    offsets[m.sent_id][m.start][0], offsets[m.sent_id][m.end - 1][1]) for m in mentions)
-        out.append(PredictedEntity(mentions[0].type, mentions[0].name or spans[0].text, spans))
+        spans = []
+        for m in mentions:
+            a, b = doc.char_span(m.sent_id, m.start, m.end, offsets)
+            spans.append(PredictedSpan(m.sent_id, m.start, m.end, m.type, None, surface[a:b], a, b))
+        out.append(PredictedEntity(mentions[0].type, mentions[0].name or spans[0].text, tuple(spans)))
     return out
 
 
@@ -97,7 +96,7 @@ class Pipeline:
 
     def _chunk(self, chunk, batch_size, threshold, top_k, timer, on_batch) -> list[Prediction]:
         out: list[Prediction | None] = [None] * len(chunk)
-        docs: list[tuple[int, Document, list[PredictedEntity]]] = []
+        docs: list[tuple[int, Document | dict, list[PredictedEntity]]] = []
         text_items = [k for k, (_, item) in enumerate(chunk) if not _has_entities(item)]
         for k, p in zip(text_items, self.ner.predict([chunk[k][1] for k in text_items], batch_size=batch_size, timer=timer)):
             if p.error is not None:
@@ -106,10 +105,7 @@ class Pipeline:
             with timer("coref"):
                 entities = entities_of(p.document, p.mentions, self.coref)
             docs.append((k, with_entities(p.document, entities), entities))
-        for k, (_, item) in enumerate(chunk):
-            if _has_entities(item):
-                doc = item if isinstance(item, Document) else None
-                docs.append((k, doc, []) if doc is not None else (k, item, []))
+        docs += [(k, item, []) for k, (_, item) in enumerate(chunk) if _has_entities(item)]  # DocRED input keeps its entities
         family = self.relations.family
         related = []
         for k, d, e in docs:
@@ -117,9 +113,8 @@ class Pipeline:
                 related.append((k, d, e))
             elif len(d.entities) < family.min_entities:  # one entity or none: no pair, no relations
                 out[k] = Prediction(chunk[k][0], d.title, [], None, d, entities=e or given_entities(d))
-            elif family.size_problem(d):  # the entities, and why there are no relations
-                out[k] = Prediction(chunk[k][0], d.title, [], None, d, entities=e or given_entities(d),
-                                    warning=f"no relations: {family.size_problem(d)}")
+            elif problem := family.size_problem(d):  # the entities, and why there are no relations
+                out[k] = Prediction(chunk[k][0], d.title, [], None, d, entities=e or given_entities(d), warning=f"no relations: {problem}")
             else:
                 related.append((k, d, e))
         preds = self.relations.predict([d for _, d, _ in related], batch_size=batch_size, threshold=threshold, top_k=top_k,

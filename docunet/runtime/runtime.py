@@ -297,7 +297,7 @@ def _named(outputs: list, doc: Document) -> list:
         elif isinstance(r, PredictedSpan):
             if offsets is None:
                 offsets, surface = doc.char_offsets(), doc.surface()
-            a, b = offsets[r.sent_id][r.start][0], offsets[r.sent_id][r.end - 1][1]
+            a, b = doc.char_span(r.sent_id, r.start, r.end, offsets)
             r = dataclasses.replace(r, text=surface[a:b], start_char=a, end_char=b)
         out.append(r)
     return out
