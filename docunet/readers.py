@@ -10,6 +10,7 @@ for DocRED-style data, the label set for CDR/GDA.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -127,9 +128,7 @@ def _eog_records(lines: Iterator[bytes], name: str) -> Iterator[Record]:
 
 def _raw_records(path: Path) -> Iterator[Record]:
     """Every record of a file (or stdin), unsliced."""
-    name = "<stdin>" if str(path) == STDIN else str(path)
-    fh: IO[bytes] = sys.stdin.buffer if str(path) == STDIN else open(path, "rb")
-    try:
+    with _open_bytes(path) as (fh, name):
         if is_eog_file(path):
             yield from _eog_records(fh, name)
             return
@@ -138,9 +137,16 @@ def _raw_records(path: Path) -> Iterator[Record]:
             yield from _json_list_records(fh.read(), name)
         else:
             yield from _jsonl_records(fh, name)
-    finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
+
+
+@contextlib.contextmanager
+def _open_bytes(path: Path) -> Iterator[tuple[IO[bytes], str]]:
+    """A file (or stdin for `-`) as bytes, with the name messages use; stdin is not closed."""
+    if str(path) == STDIN:
+        yield sys.stdin.buffer, "<stdin>"
+        return
+    with open(path, "rb") as fh:
+        yield fh, str(path)
 
 
 def count_records(spec: str | Path | DataSpec) -> int | None:
@@ -215,17 +221,12 @@ def iter_text_records(spec: str | Path) -> Iterator[Record]:
                 yield Record(str(f), error=f"cannot be read ({exc.strerror or exc})")
         return
     check_readable(path)
-    name = "<stdin>" if str(spec) == STDIN else str(path)
-    fh: IO[bytes] = sys.stdin.buffer if str(spec) == STDIN else open(path, "rb")
-    try:
+    with _open_bytes(path) as (fh, name):
         for lineno, raw in enumerate(fh, start=1):  # binary lines end at \n only: U+2028 and friends stay inside
             try:
                 yield Record(f"{name}:{lineno}", {"text": raw.decode("utf-8").rstrip("\r\n")})
             except UnicodeDecodeError as exc:
                 yield Record(f"{name}:{lineno}", error=f"not UTF-8 ({exc.reason} at byte {exc.start})")
-    finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
 
 
 def count_text_records(spec: str | Path) -> int | None:
