@@ -42,6 +42,7 @@ class TrainArgs:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
     max_steps: int = 0  # stop early after this many optimizer steps (0: full schedule)
     stop_after: int = 0  # stop after this many epochs, the schedule still set for `epochs` (0: all)
+    keep_last: bool = False  # keep the last epoch's checkpoint instead of the best dev F1 (no held-out dev)
 
 
 def set_seed(seed: int) -> None:
@@ -69,7 +70,7 @@ def evaluate_docs(model: torch.nn.Module, featurizer, docs: list[Document], fact
 
 def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_docs: list[Document],
           args: TrainArgs, out_dir: Path, test_docs: list[Document] | None = None, progress: bool = True) -> dict:
-    """Train, select on dev F1, save the best checkpoint to out_dir; return the summary."""
+    """Train, select on dev F1 (or keep the last epoch), save that checkpoint to out_dir; return the summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     set_seed(args.seed)
@@ -128,13 +129,13 @@ def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_do
         if progress:
             tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f} dev P {scores.precision:.4f} R {scores.recall:.4f} "
                        f"F1 {scores.f1:.4f} Ign F1 {scores.ign_f1:.4f}")
-        if scores.f1 > best:
+        if scores.f1 > best or args.keep_last:
             best = scores.f1
             save_checkpoint(model, featurizer.tokenizer, out_dir)
         if (args.max_steps and step >= args.max_steps) or (args.stop_after and epoch >= args.stop_after):
             break
     summary = {"args": asdict(args), "best_dev_f1": best, "epochs": history}
-    best_epoch = max(history, key=lambda r: r["dev_f1"])
+    best_epoch = history[-1] if args.keep_last else max(history, key=lambda r: r["dev_f1"])
     summary["best_epoch"] = best_epoch
     best_model, best_feat = load_checkpoint(out_dir, device)
     updates = family.calibrate(best_model, best_feat, dev_docs)  # probability-like scores, fitted on dev

@@ -24,6 +24,7 @@ from ..artifacts import (
 from ..documents import DataError
 from ..engines.tensorrt import TensorRTUnavailable
 from ..pipeline.bundle import is_pipeline
+from ..pretrained import available
 from ..readers import STDIN, DataSpec, check_readable
 from ..runtime.backends import BackendUnavailable
 
@@ -82,7 +83,11 @@ class ModelDirType(click.ParamType):
     def convert(self, value: Any, param, ctx) -> Path:
         path = Path(value)
         if not path.exists():
-            self.fail(f"{path}: no such directory", param, ctx)
+            shipped = available()
+            if str(value) in shipped:  # the name of a model shipped with docunet
+                path = shipped[str(value)]
+            else:
+                self.fail(f"{path}: no such directory (nor a shipped model: {', '.join(shipped) or 'none installed'})", param, ctx)
         if not path.is_dir():
             self.fail(f"{path}: is a file, not a model directory", param, ctx)
         if self.checkpoint and is_checkpoint(path) or self.export and is_export(path) or self.pipeline and is_pipeline(path):

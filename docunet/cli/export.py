@@ -117,6 +117,9 @@ def _summary(result, quiet: bool) -> None:
               help="With --precision int8: 8 (default) keeps the full weights, accurate on CPUs with VNNI/AMX and ARM; "
                    "on CPUs without VNNI (AVX2), where they saturate int16 sums, the runtime requantizes them to 7 bits "
                    "at load. 7 fixes 7-bit weights for every CPU (0.62 dev F1 lower on AMX).")
+@click.option("--int8-embedding-bits", type=click.Choice(["32", "8", "4"]), default=str(E("int8_embedding_bits")),
+              help="With --precision int8: the word and position embedding tables (most of an encoder's bytes) as 8-bit rows, "
+                   "4-bit blocks (half the bytes again; check the validation report) or 32 (fp32).")
 @click.option("--ort-fusions/--no-ort-fusions", default=None,
               help="Fuse the encoder for ONNX Runtime (MultiHeadAttention, SkipLayerNorm, BiasGelu contrib ops; exact). "
                    "Default: on for int8, off for fp32 (the plain fp32 graph also builds TensorRT engines).")
@@ -141,7 +144,7 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
 @clean_errors
-def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
+def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_bits, int8_embedding_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
     """Export a checkpoint as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: text.onnx + spans.onnx), validate
@@ -153,6 +156,7 @@ def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_
                            workspace_gb=workspace_gb, tf32=tf32, timing_cache=str(timing_cache) if timing_cache else None)
     try:
         options = ExportOptions(precision=precision, int8_head=int8_head, int8_reduce_range=int8_weight_bits == "7",
+                                int8_embedding_bits=int(int8_embedding_bits),
                                 ort_fusions=ort_fusions, opset=opset, eval_data=eval_data, train_facts=facts_spec,
                                 sample_data=sample_data, sample_limit=sample_limit, batch_size=batch_size, threads=threads,
                                 tolerance=tolerance, tensorrt=tensorrt, trt=settings,

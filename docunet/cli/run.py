@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_export
 from ..models import load_config
 from ..pipeline.bundle import is_pipeline, read_bundle
+from ..pretrained import DEFAULT_MODEL, ModelNotFound, resolve_model
 from ..readers import count_records, count_text_records, iter_records, iter_text_records
 from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
 from ..runtime.backends import BACKENDS, INT8_WEIGHTS
@@ -74,8 +75,9 @@ class Progress:
 
 @click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("input_path", metavar="INPUT", type=InputType(folders=True))
-@click.option("--model", "model_dir", required=True, type=ModelDirType(pipeline=True),
-              help="A docunet-train checkpoint, a docunet-export directory or a pipeline bundle (docunet-export --ner).")
+@click.option("--model", "model_dir", default=None, type=ModelDirType(pipeline=True),
+              help="A docunet-train checkpoint, a docunet-export directory, a pipeline bundle (docunet-export --ner) or the "
+                   f"name of a shipped model. Default: the shipped {DEFAULT_MODEL} pipeline (text -> entities -> relations).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None, help="Output file (default: stdout).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--backend", type=click.Choice(("auto",) + BACKENDS), default="auto")
@@ -104,7 +106,8 @@ class Progress:
               help="INPUT is plain text: one document per line of a file (or stdin), or one per .txt/.md file of a folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
               help="jsonl: one line per input line; docred: a DocRED submission list; docred-docs: one DocRED document "
-                   "(title, sents, vertexSet, labels) per input line, to correct and train on.")
+                   "(title, sents, vertexSet, labels) per input line, to correct and train on; text: readable entities "
+                   "and relations, for people.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               help="local: this process (--workers batches in flight on threads); ray: Ray Data actors, each one Runtime "
                    "(needs the [ray] extra; the model directory must be readable at the same path on every node).")
@@ -123,9 +126,13 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
     .data file; FILE[start:stop] for a slice of its documents; - for stdin; or plain text with --text."""
     if Path(input_path).is_dir() and not plain_text:
         raise click.BadParameter(f"{input_path}: is a folder; pass --text to read its .txt files as documents", param_hint="INPUT")
-    if resume and (out_path is None or fmt == "docred"):
+    if resume and (out_path is None or fmt in ("docred", "text")):
         raise click.UsageError("--resume needs --out FILE and a line format (--format jsonl or docred-docs)")
     check_output(out_path, overwrite=overwrite, append=resume)
+    try:
+        model_dir = resolve_model(model_dir)
+    except ModelNotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="--model") from exc
     if engine == "local" and (address or cpus_per_worker or gpus_per_worker):
         raise click.UsageError("--address, --cpus-per-worker and --gpus-per-worker go with --engine ray")
     skip = complete_lines(out_path) if resume else 0
@@ -150,7 +157,7 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
         summary = write_predictions(predictions, out_path, fmt, names, skip=skip, flush_every=batch_size, on_each=progress.written)
     except KeyboardInterrupt:
         progress.close()
-        done = (complete_lines(out_path) - skip) if out_path is not None and fmt != "docred" else None
+        done = (complete_lines(out_path) - skip) if out_path is not None and fmt not in ("docred", "text") else None
         where = f"after {plural(done, 'document')}; continue with the same command and --resume" if done is not None else ""
         click.echo(f"docunet-run: interrupted {where}".rstrip(), err=True)
         sys.exit(INTERRUPTED)

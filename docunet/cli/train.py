@@ -58,6 +58,8 @@ def entity_types_of(docs) -> list[str]:
 @click.option("--block-size", type=click.IntRange(1), default=C("block_size"))
 @click.option("--max-steps", type=click.IntRange(0), default=T("max_steps"), help="Stop after this many optimizer steps (0: all epochs).")
 @click.option("--stop-after", type=click.IntRange(0), default=T("stop_after"), help="Stop after this many epochs; the learning-rate schedule stays set for --epochs.")
+@click.option("--keep-last", is_flag=True, help="Keep the last epoch's checkpoint, not the best dev F1: for training on every "
+              "labelled document, when the dev data are not held out.")
 @click.option("--device", type=DeviceType(), default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--threads", type=click.IntRange(0), default=0, help="torch CPU threads (0: torch's default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -78,7 +80,7 @@ def entity_types_of(docs) -> list[str]:
 @clean_errors
 def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
-         top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, device, threads, quiet, overwrite,
+         top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, keep_last, device, threads, quiet, overwrite,
          model_type, max_seq_length, max_pair_length, max_span_width, negative_ratio, nested, shape_features, prune_ratio):
     """Train a model (DocuNet relations or PL-Marker entity mentions) and keep the checkpoint with the best dev F1."""
     if emb_size % block_size:
@@ -93,8 +95,9 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
     train_path = DataSpec.parse(train_spec)
     train_docs = load_documents(train_path)
     relations = relation_vocab_for(train_docs, train_path.path, rel2id)
-    dev_docs = load_documents(dev_spec, relations)
-    test_docs = load_documents(test_spec, relations) if test_spec else None
+    checked = relations if model_type == "docunet" else None  # entity models read mentions; relation labels are not theirs to check
+    dev_docs = load_documents(dev_spec, checked)
+    test_docs = load_documents(test_spec, checked) if test_spec else None
     torch.manual_seed(seed)
     dev = pick_device(device)
     try:
@@ -118,7 +121,8 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
         init_markers_from_words(transformer, tokenizer, featurizer.start_marker, featurizer.end_marker)
     args = TrainArgs(epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size, lr_encoder=lr_encoder,
                      lr_classifier=lr_classifier, lr_unet=lr_unet, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
-                     grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after)
+                     grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after,
+                     keep_last=keep_last)
     click.echo(f"{model_type}: train {len(train_docs)} docs ({train_path}), dev {len(dev_docs)} docs, device {dev}, "
                f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters", err=True)
     summary = train(model, featurizer, train_docs, dev_docs, args, out_dir, test_docs, progress=not quiet)

@@ -33,6 +33,7 @@ from ..metrics import train_facts
 from ..models import family_of
 from ..models.base import ExportSpec
 from ..readers import load_documents
+from .compact import SHARED_WEIGHTS_FILE
 from .graphs import DEFAULT_OPSET, ExportError, export_graph
 from .tensorrt_check import check_compatibility
 from .validate import ParityError, Validator
@@ -60,6 +61,9 @@ class ExportOptions:
     # with int8: True for 7-bit weights. The default, full 8-bit weights, fits CPUs with VNNI (AVX-VNNI, AVX512-VNNI,
     # AMX) and ARM; elsewhere they saturate and the runtime requantizes them to 7 bits at load (engines.int8_weights)
     int8_reduce_range: bool = False
+    # with int8: bits of the embedding tables (word and position embeddings; most of an encoder's bytes):
+    # 8 (per-row scales), 4 (blocks of 32 with fp16 scale and minimum) or 32 (left in fp32)
+    int8_embedding_bits: int = 8
     # ONNX Runtime fusions of transformer graphs (fusion.py; contrib ops, so not for TensorRT). None: on for int8 only
     ort_fusions: bool | None = None
 
@@ -121,7 +125,7 @@ def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
     for p in entries:  # a previous export: remove what an export writes
         if p.is_dir() and p.name == "tensorrt":
             shutil.rmtree(p)
-        elif p.is_file() and (p.suffix in (".onnx", ".data", ".plan", ".engine") or p.name in (MANIFEST_FILE, CONFIG_FILE)
+        elif p.is_file() and (p.suffix in (".onnx", ".data", ".plan", ".engine") or p.name in (MANIFEST_FILE, CONFIG_FILE, SHARED_WEIGHTS_FILE)
                               or p.name in TOKENIZER_FILES or p.name.startswith("validation")):
             p.unlink()
 
@@ -239,7 +243,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
             return capture_graph_inputs(family, model, featurizer, docs, graph, spec.graph(graph).inputs, options.batch_size)
 
         precision_info = make_variant(spec, options.precision, work, out_dir, fused, options.int8_reduce_range,
-                                      options.int8_head, calibrate)
+                                      options.int8_head, calibrate, options.int8_embedding_bits)
         report = base
         if options.precision != "fp32":
             stages.stage(f"validate {options.precision} graphs")
@@ -267,7 +271,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, options: Expo
             engines["validation"] = trt_report
 
     stages.stage("write manifest")
-    files = [f for g in spec.graphs for f in graph_files(out_dir, g.file)] + [CONFIG_FILE] + tokenizer_files
+    files = sorted({f for g in spec.graphs for f in graph_files(out_dir, g.file)}) + [CONFIG_FILE] + tokenizer_files
     if engines:
         files += [e["file"] for e in engines["engines"].values()]
     manifest = describe_export(spec, cfg, checkpoint, options, precision_info, graphs, report, tokenizer_files,

@@ -22,6 +22,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .compact import fold_weight_transposes
+
 
 @contextlib.contextmanager
 def quiet_root_logger(level: int = logging.ERROR):
@@ -48,15 +50,19 @@ def quantize_dynamic_int8(src: Path, dst: Path, reduce_range: bool = False) -> d
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(src))
+    folded = fold_weight_transposes(model)
     inits = {t.name for t in model.graph.initializer}
     targets = [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and len(n.input) > 1 and n.input[1] in inits]
-    with quiet_root_logger():
+    with tempfile.TemporaryDirectory(prefix="docunet-int8-") as tmp, quiet_root_logger():
+        if folded:
+            src = Path(tmp) / "folded.onnx"
+            onnx.save(model, str(src))
         quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul", "Gemm"], per_channel=True, reduce_range=reduce_range,
                          weight_type=QuantType.QInt8, nodes_to_quantize=targets, extra_options={"MatMulConstBOnly": True})
     out = onnx.load(str(dst), load_external_data=False)
     ops = Counter(n.op_type for n in out.graph.node)
     return {"method": "onnxruntime.quantization.quantize_dynamic", "weight_type": "int8", "per_channel": True,
-            "reduce_range": reduce_range,
+            "reduce_range": reduce_range, "folded_weight_transposes": folded,
             "quantized_nodes": len(targets), "ops": {k: ops[k] for k in sorted(ops) if k in
                                                       ("DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "MatMul", "Gemm")}}
 

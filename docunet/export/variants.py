@@ -12,6 +12,7 @@ import onnx
 
 from ..engines.int8_weights import requantize_to_7bit
 from ..models.base import ExportSpec
+from .compact import SHARED_WEIGHTS_FILE, quantize_embedding_tables, share_weights
 from .fp16 import export_fp16
 from .fusion import CONTRIB_DOMAIN, fuse_encoder
 from .graphs import EXTERNAL_DATA_BYTES
@@ -19,8 +20,9 @@ from .int8 import quantize_dynamic_int8, quantize_static_int8
 
 
 def graph_files(directory: Path, name: str) -> list[str]:
-    """A graph file and its external-data files (`NAME.data`...)."""
-    return [p.name for p in directory.iterdir() if p.name == name or p.name.startswith(name + ".")]
+    """A graph file and its external-data files (`NAME.data`..., and the weights file that an int8 export's
+    graphs share)."""
+    return [p.name for p in directory.iterdir() if p.name == name or p.name.startswith(name + ".") or p.name == SHARED_WEIGHTS_FILE]
 
 
 def move_graph(src_dir: Path, dst_dir: Path, name: str) -> None:
@@ -46,11 +48,14 @@ def fuse_transformer_graph(path: Path, num_heads: int, hidden_size: int) -> dict
 
 
 def make_variant(spec: ExportSpec, precision: str, work: Path, out_dir: Path, info: dict, reduce_range: bool = False,
-                 static_int8: bool = False, calibrate: Callable[[str], list[dict[str, Any]]] | None = None) -> dict:
+                 static_int8: bool = False, calibrate: Callable[[str], list[dict[str, Any]]] | None = None,
+                 embedding_bits: int = 8) -> dict:
     """Write the `precision` variant of every fp32 graph in `work` to `out_dir`; `info` holds what the
     fp32 step recorded (fusions). `static_int8`: also quantize graphs whose int8 policy is "static",
     calibrated on `calibrate(graph name)` (their inputs on real documents). Returns the manifest's
-    precision details (one entry per graph: its precision, plus what its conversion did)."""
+    precision details (one entry per graph: its precision, plus what its conversion did). int8: the
+    embedding tables of dynamically quantized graphs get `embedding_bits` (8, 4, or 32 to keep them fp32),
+    and tensors that several graphs hold alike are stored once (`compact.share_weights`)."""
     info = {**info, **{g.name: "fp32" for g in spec.graphs}}
     if precision == "fp32":
         for g in spec.graphs:
@@ -72,12 +77,18 @@ def make_variant(spec: ExportSpec, precision: str, work: Path, out_dir: Path, in
         if g.int8 == "dynamic":
             info[g.name] = "int8"
             info[f"{g.name}_quantization"] = quantize_dynamic_int8(work / g.file, out_dir / g.file, reduce_range)
+            model = onnx.load(str(out_dir / g.file))
+            info[f"{g.name}_embeddings"] = quantize_embedding_tables(model, embedding_bits)
+            onnx.save(model, str(out_dir / g.file))
         elif g.int8 == "static" and static_int8:
             calibration = calibrate(g.name) if calibrate else []
             info[g.name] = "int8"
             info[f"{g.name}_quantization"] = quantize_static_int8(work / g.file, out_dir / g.file, calibration, reduce_range)
         else:
             move_graph(work, out_dir, g.file)
+    shared = share_weights(out_dir, [g.file for g in spec.graphs if info[g.name] == "int8"])
+    if shared:
+        info["shared_weights"] = shared
     if not reduce_range:  # fail here, not on the first CPU without VNNI, if a graph's weights cannot be requantized
         info["int8_weights_requantized_to_7bit_at_load"] = {
             g.name: requantize_to_7bit(onnx.load(str(out_dir / g.file)))[1] for g in spec.graphs if info[g.name] == "int8"}

@@ -1,6 +1,7 @@
 """Runtime: a lazy, generator-style predictor over any backend.
 
-    rt = Runtime.load("model_dir")                  # a checkpoint or a docunet-export directory
+    rt = Runtime.load()                             # the shipped default model (text -> entities -> relations)
+    rt = Runtime.load("model_dir")                  # a checkpoint, a docunet-export directory or a bundle
     for result in rt.predict(documents, batch_size=8):
         print(result.title, result.relations)
 
@@ -38,8 +39,9 @@ from ..documents import (
 from ..inference import DEFAULT_BATCH_SIZE, batch_indices, run_batch
 from ..text.inputs import document_from_input
 from ..timing import NULL_TIMER
-from .backends import Backend, load_backend
 from ..pipeline.bundle import is_pipeline
+from ..pretrained import resolve_model
+from .backends import Backend, load_backend
 from .pipeline import Pipeline
 from .prediction import BadInput, Prediction
 
@@ -86,13 +88,15 @@ class Runtime:
         self.workers = workers
 
     @classmethod
-    def load(cls, model_dir: str | Path, backend: str = "auto", device: str = "cpu", precision: str | None = None,
+    def load(cls, model_dir: str | Path | None = None, backend: str = "auto", device: str = "cpu", precision: str | None = None,
              threads: int | None = None, attention: str = "sdpa", workers: int = 1, int8_weights: str = "auto",
              **kwargs: Any) -> "Runtime":
         """Open a checkpoint or export directory, or a pipeline bundle (entity model + coreference + relation
         model: a `runtime.pipeline.Pipeline` with the same interface) (`load_backend`: what "auto" picks, `precision`, and
         `int8_weights`, which int8 weights to serve). With `workers=k > 1` and no `threads`, each model
-        call gets cores // k threads (ONNX Runtime intra-op threads and torch's thread count)."""
+        call gets cores // k threads (ONNX Runtime intra-op threads and torch's thread count). `model_dir` may
+        also name a model shipped with docunet; None loads the default one (`docunet.pretrained`)."""
+        model_dir = resolve_model(model_dir)
         if is_pipeline(model_dir):  # a bundle: entity model + coreference + relation model
             return Pipeline.load(model_dir, cls, backend=backend, device=device, precision=precision, threads=threads,
                                  attention=attention, workers=workers, int8_weights=int8_weights, **kwargs)

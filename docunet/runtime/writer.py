@@ -13,7 +13,7 @@ from typing import IO, Callable, Iterable
 from ..documents import PredictedEntity, PredictedRelation, PredictedSpan
 from .runtime import Prediction
 
-FORMATS = ("jsonl", "docred", "docred-docs")
+FORMATS = ("jsonl", "docred", "docred-docs", "text")
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -112,10 +112,31 @@ class RunSummary:
         return text
 
 
+def readable_record(p: Prediction, names: dict[str, str]) -> str:
+    """A prediction for people (`--format text`): a header, the entities with their types and mention counts,
+    then the relations, strongest first."""
+    head = f"line {p.index + 1}" + (f": {p.title}" if p.title else "")
+    if p.error is not None:
+        return f"== {head}\nerror: {p.error}\n\n"
+    lines = [f"== {head}"]
+    if p.entities is not None:
+        shown = [f"{e.name} ({e.type}" + (f", {len(e.mentions)} mentions)" if len(e.mentions) > 1 else ")") for e in p.entities]
+        lines.append(f"entities ({len(shown)}): " + ("; ".join(shown) if shown else "none found"))
+    elif p.mentions:
+        lines.append(f"mentions ({len(p.mentions)}): " + "; ".join(f"{m.text} ({m.type})" for m in p.mentions))
+    if p.relations or p.entities is not None or not p.mentions:
+        lines.append(f"relations ({len(p.relations)}):" if p.relations else "relations: none found")
+        for r in sorted(p.relations, key=lambda r: -r.score):
+            lines.append(f"  {r.head_name}  --{r.relation or names.get(r.label, r.label)}-->  {r.tail_name}   ({r.score:.2f})")
+    if p.warning:
+        lines.append(f"warning: {p.warning}")
+    return "\n".join(lines) + "\n\n"
+
+
 class PredictionWriter:
     """Writes predictions in input order as JSONL records (`output_record`), as one DocRED submission list
-    (`{"title", "h_idx", "t_idx", "r"}` per relation) or as DocRED documents, one line per input line
-    (`document_record`), flushing every `flush_every` records."""
+    (`{"title", "h_idx", "t_idx", "r"}` per relation), as DocRED documents, one line per input line
+    (`document_record`), or as readable text (`readable_record`), flushing every `flush_every` records."""
 
     def __init__(self, out: IO[str], fmt: str = "jsonl", relation_names: dict[str, str] | None = None, flush_every: int = 8):
         if fmt not in FORMATS:
@@ -137,6 +158,8 @@ class PredictionWriter:
             self.out.write(json.dumps(output_record(p, self.names), ensure_ascii=False) + "\n")
         elif self.fmt == "docred-docs":
             self.out.write(json.dumps(document_record(p), ensure_ascii=False) + "\n")
+        elif self.fmt == "text":
+            self.out.write(readable_record(p, self.names))
         else:
             for r in p.relations:
                 record = {"title": p.title, "h_idx": r.head, "t_idx": r.tail, "r": r.label}
@@ -158,7 +181,7 @@ def write_predictions(predictions: Iterable[Prediction], out_path: Path | None =
     """Stream `predictions` to `out_path` (stdout when None). `skip` > 0 resumes: the predictions are for
     the inputs after the first `skip` lines, which `out_path` already holds (see `complete_lines`);
     new records are appended with their line numbers shifted accordingly."""
-    if skip and (out_path is None or fmt == "docred"):
+    if skip and (out_path is None or fmt in ("docred", "text")):
         raise ValueError("resuming needs an output file in a line format (jsonl or docred-docs)")
     out = open(out_path, "a" if skip else "w", encoding="utf-8") if out_path is not None else sys.stdout
     try:

@@ -290,8 +290,13 @@ def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, traine
     assert details["encoder_quantization"]["reduce_range"] is False and details["int8_weight_bits"] == 8
     assert 64 < _largest_int8_weight(out / "encoder.onnx") <= 127
     weights = [t for t in onnx.load(str(out / "encoder.onnx")).graph.initializer
-               if t.data_type == onnx.TensorProto.INT8 and np.abs(numpy_helper.to_array(t)).max() > 0]  # not zero points
+               if t.data_type == onnx.TensorProto.INT8 and np.abs(numpy_helper.to_array(t)).max() > 0  # not zero points
+               and not t.name.endswith("_int8")]  # the embedding tables are looked up, not multiplied: they keep 8 bits
     assert details["int8_weights_requantized_to_7bit_at_load"] == {"encoder": len(weights)}
+    # the word and position embeddings are int8 rows too (8 bits by default)
+    tables = details["encoder_embeddings"]["tables"]
+    assert details["encoder_embeddings"]["bits"] == 8 and len(tables) == 2
+    assert all(t["bytes"] < t["fp32_bytes"] / 3 for t in tables.values())
 
 
 def _largest_int8_weight(path) -> int:

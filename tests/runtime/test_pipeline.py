@@ -171,3 +171,48 @@ def test_docred_documents_out_read_back_and_train_on(bundles, tmp_path):
     assert [len(d.entities) for d in docs] == [len(r["vertexSet"]) for r in (recs[0], recs[2])]
     assert all(" ".join(d.sents[m.sent_id][m.start:m.end]).replace(" ", "") == m.name.replace(" ", "")
                for d in docs for e in d.entities for m in e)
+
+
+def test_text_format_prints_entities_and_relations_for_people(bundles, tmp_path):
+    from docunet.cli.run import main as run_main
+
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i, text in enumerate(TEXTS + [""]):
+        (folder / f"{i}.txt").write_text(text)
+    res = CliRunner().invoke(run_main, [str(folder), "--text", "--model", str(bundles / "bundle"), "--format", "text",
+                                        "--no-progress", "--threads", "1", "--skip-errors"])
+    assert res.exit_code == 0, res.output
+    blocks = [b for b in res.stdout.split("\n\n") if b.strip()]
+    assert [b.splitlines()[0] for b in blocks] == ["== line 1: 0", "== line 2: 1", "== line 3: 2"]
+    preds = list(Runtime.load(bundles / "bundle", threads=1).predict(TEXTS))
+    for block, p in zip(blocks, preds):
+        assert f"entities ({len(p.entities)})" in block
+        assert (f"relations ({len(p.relations)}):" if p.relations else "relations: none found") in block
+        assert all(f"{r.head_name}  --" in block for r in p.relations)
+    assert "error:" in blocks[2] and "no words" in blocks[2]
+
+
+def test_int8_bundle_with_4bit_embeddings_is_small_verified_and_serves(bundles, tmp_path):
+    """The shipped model's form: int8 layers, 4-bit embedding tables, the entity model's two graphs sharing
+    one weights file that the manifest hashes."""
+    from docunet.artifacts import ManifestError, verify_manifest
+    from docunet.cli.export import main as export_main
+
+    out = tmp_path / "int8"
+    res = CliRunner().invoke(export_main, ["--checkpoint", str(bundles / "rel-ckpt"), "--ner", str(bundles / "ner-ckpt"), "--out", str(out),
+                                           "--precision", "int8", "--int8-embedding-bits", "4", "--threads", "1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    m = verify_manifest(out / "ner")
+    assert "weights.bin" in m["files"]
+    details = m["precision_details"]
+    assert details["shared_weights"]["distinct"] < details["shared_weights"]["tensors"]  # the span graph reuses the text graph's layers
+    assert details["text_embeddings"]["bits"] == 4 and details["spans_embeddings"]["bits"] == 4
+    # (this tiny model's tables are under MIN_TABLE_ELEMENTS and stay fp32; tests/export/test_compact.py runs 4-bit tables)
+    preds = list(Runtime.load(out, threads=1).predict(TEXTS))
+    assert all(p.error is None and p.entities is not None for p in preds)
+    with open(out / "ner" / "weights.bin", "r+b") as fh:  # a changed weights file is refused by name
+        fh.seek(100)
+        fh.write(b"\x01\x02\x03")
+    with pytest.raises(ManifestError, match="weights.bin"):
+        verify_manifest(out / "ner")
