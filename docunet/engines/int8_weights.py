@@ -128,8 +128,11 @@ def requantize_to_7bit(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     for node in out.graph.node:
         if node.op_type in _WEIGHT_INPUTS:
             _collect(g, node)
+    # tables that only Gather reads (quantized embedding rows, export.compact) are looked up, never multiplied
+    # by VPMADDUBSW: they keep their 8 bits
+    lookups = {name for name in g.inits if g.uses.get(name) and all(n.op_type == "Gather" and i == 0 for n, i in g.uses[name])}
     left = [name for name, t in g.inits.items() if t.data_type == onnx.TensorProto.INT8 and name not in g.weights
-            and int(np.abs(g.array(name).astype(np.int32)).max(initial=0)) > SEVEN_BIT_MAX]
+            and name not in lookups and int(np.abs(g.array(name).astype(np.int32)).max(initial=0)) > SEVEN_BIT_MAX]
     if left:
         users = sorted({n.op_type for name in left for n, _ in g.uses.get(name, [])})
         raise Int8RequantizeError(f"int8 tensors wider than 7 bits read by {', '.join(users) or 'nothing'} ({left[0]}...): "

@@ -135,14 +135,14 @@ def _int4_lookup(name: str, indices: str, output: str, table: np.ndarray, block:
     return nodes, inits
 
 
-def quantize_embedding_tables(model: onnx.ModelProto, bits: int = 8, block: int = 32,
-                              min_elements: int = MIN_TABLE_ELEMENTS) -> dict:
-    """Quantize every fp32 table of at least `min_elements` that a Gather along axis 0 reads (the word and
+def quantize_embedding_tables(model: onnx.ModelProto, bits: int = 8, block: int = 32, min_elements: int | None = None) -> dict:
+    """Quantize every fp32 table of at least `min_elements` (default MIN_TABLE_ELEMENTS) that a Gather along axis 0 reads (the word and
     position embeddings), in place; returns what was done, for the manifest. `bits` 32 changes nothing."""
     if bits not in EMBEDDING_BITS:
         raise ValueError(f"embedding bits must be one of {EMBEDDING_BITS}, got {bits}")
     if bits == 32:
         return {"bits": 32, "tables": {}}
+    min_elements = MIN_TABLE_ELEMENTS if min_elements is None else min_elements
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     readers: dict[str, int] = {}

@@ -259,7 +259,8 @@ def test_fp32_graphs_of_another_checkpoint_are_refused(export_copy, tokenizer, t
 # ----------------------------------------------------------------------------------------------
 # Precision variants
 # ----------------------------------------------------------------------------------------------
-def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, trained, tmp_path):
+def test_int8_export_keeps_decisions_within_the_stated_bound(fp32_export, trained, tmp_path, monkeypatch):
+    monkeypatch.setattr("docunet.export.compact.MIN_TABLE_ELEMENTS", 1000)  # the tiny model's tables, as MiniLM's are
     out = tmp_path / "int8"
     res = CliRunner().invoke(export_cli, ["--checkpoint", str(trained["ckpt"]), "--out", str(out), "--precision", "int8",
                                           "--fp32-from", str(fp32_export.directory), "--eval-data", str(trained["dev"]),

@@ -193,12 +193,13 @@ def test_text_format_prints_entities_and_relations_for_people(bundles, tmp_path)
     assert "error:" in blocks[2] and "no words" in blocks[2]
 
 
-def test_int8_bundle_with_4bit_embeddings_is_small_verified_and_serves(bundles, tmp_path):
+def test_int8_bundle_with_4bit_embeddings_is_small_verified_and_serves(bundles, tmp_path, monkeypatch):
     """The shipped model's form: int8 layers, 4-bit embedding tables, the entity model's two graphs sharing
     one weights file that the manifest hashes."""
     from docunet.artifacts import ManifestError, verify_manifest
     from docunet.cli.export import main as export_main
 
+    monkeypatch.setattr("docunet.export.compact.MIN_TABLE_ELEMENTS", 1000)  # the tiny models' tables, as MiniLM's are
     out = tmp_path / "int8"
     res = CliRunner().invoke(export_main, ["--checkpoint", str(bundles / "rel-ckpt"), "--ner", str(bundles / "ner-ckpt"), "--out", str(out),
                                            "--precision", "int8", "--int8-embedding-bits", "4", "--threads", "1", "--quiet"])
@@ -208,7 +209,8 @@ def test_int8_bundle_with_4bit_embeddings_is_small_verified_and_serves(bundles, 
     details = m["precision_details"]
     assert details["shared_weights"]["distinct"] < details["shared_weights"]["tensors"]  # the span graph reuses the text graph's layers
     assert details["text_embeddings"]["bits"] == 4 and details["spans_embeddings"]["bits"] == 4
-    # (this tiny model's tables are under MIN_TABLE_ELEMENTS and stay fp32; tests/export/test_compact.py runs 4-bit tables)
+    tables = details["text_embeddings"]["tables"]
+    assert tables and all(t["bytes"] < t["fp32_bytes"] / 6 for t in tables.values())
     preds = list(Runtime.load(out, threads=1).predict(TEXTS))
     assert all(p.error is None and p.entities is not None for p in preds)
     with open(out / "ner" / "weights.bin", "r+b") as fh:  # a changed weights file is refused by name
