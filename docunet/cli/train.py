@@ -14,6 +14,8 @@ from ..models import get_family
 from ..models.docunet import DOCRED_ENTITY_TYPES, DocuNetConfig
 from ..models.plmarker import PLMarkerNERConfig
 from ..models.plmarker.modeling import init_markers_from_words
+from ..models.plmarker.re_config import PLMarkerREConfig, default_symmetric
+from ..models.plmarker.re_modeling import init_re_markers
 from ..readers import DataSpec, load_documents, load_relation_names, relation_vocab_for
 from ..training import TrainArgs, train
 from .common import CONTEXT, Command, DeviceType, InputType, clean_errors, default_of, pick_device
@@ -21,6 +23,7 @@ from .common import CONTEXT, Command, DeviceType, InputType, clean_errors, defau
 T = functools.partial(default_of, TrainArgs)
 C = functools.partial(default_of, DocuNetConfig)
 P = functools.partial(default_of, PLMarkerNERConfig)
+R = functools.partial(default_of, PLMarkerREConfig)
 
 
 def entity_types_of(docs) -> list[str]:
@@ -64,10 +67,15 @@ def entity_types_of(docs) -> list[str]:
 @click.option("--threads", type=click.IntRange(0), default=0, help="torch CPU threads (0: torch's default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--overwrite", is_flag=True, help="Train into an --out directory that already holds a checkpoint (it is replaced).")
-@click.option("--model-type", type=click.Choice(["docunet", "plmarker-ner"]), default="docunet",
-              help="docunet: document-level relations between the given entities; plmarker-ner: entity mentions (spans) from text.")
-@click.option("--max-seq-length", type=click.IntRange(16), default=P("max_seq_length"), help="plmarker-ner: word pieces of an instance's text window.")
-@click.option("--max-pair-length", type=click.IntRange(1), default=P("max_pair_length"), help="plmarker-ner: candidate spans packed per instance (K).")
+@click.option("--model-type", type=click.Choice(["docunet", "plmarker-ner", "plmarker-re"]), default="docunet",
+              help="docunet: document-level relations between the given entities; plmarker-ner: entity mentions (spans) from text; "
+                   "plmarker-re: sentence-level relations between the given entity spans (PL-Marker, SciERC / DyGIE data).")
+@click.option("--max-seq-length", type=click.IntRange(16), default=None,
+              help=f"plmarker-ner / plmarker-re: word pieces of an instance's text window (default {P('max_seq_length')} / {R('max_seq_length')}).")
+@click.option("--max-pair-length", type=click.IntRange(1), default=None,
+              help=f"plmarker-ner: candidate spans packed per instance (K, default {P('max_pair_length')}); plmarker-re: objects "
+                   f"packed per subject instance (default {R('max_pair_length')}).")
+@click.option("--type-markers", is_flag=True, help="plmarker-re: subject and object markers specific to the entity type (--use_typemarker).")
 @click.option("--max-span-width", type=click.IntRange(1), default=P("max_span_width"), help="plmarker-ner: longest candidate span in words (W).")
 @click.option("--negative-ratio", type=click.FloatRange(0, 1, min_open=True), default=P("train_negative_ratio"),
               help="plmarker-ner: fraction of non-entity candidate spans kept for training (1: all, as the original).")
@@ -81,7 +89,7 @@ def entity_types_of(docs) -> list[str]:
 def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
          top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, keep_last, device, threads, quiet, overwrite,
-         model_type, max_seq_length, max_pair_length, max_span_width, negative_ratio, nested, shape_features, prune_ratio):
+         model_type, max_seq_length, max_pair_length, type_markers, max_span_width, negative_ratio, nested, shape_features, prune_ratio):
     """Train a model (DocuNet relations or PL-Marker entity mentions) and keep the checkpoint with the best dev F1."""
     if emb_size % block_size:
         raise click.BadParameter(f"--emb-size {emb_size} must be a multiple of --block-size {block_size}", param_hint="--emb-size")
@@ -107,7 +115,15 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
         raise click.BadParameter(f"{encoder}: cannot load a pretrained encoder from it ({str(exc).splitlines()[0]})",
                                  param_hint="--encoder") from exc
     family = get_family(model_type)
-    if model_type == "plmarker-ner":
+    defaults = R if model_type == "plmarker-re" else P
+    max_seq_length = max_seq_length or defaults("max_seq_length")
+    max_pair_length = max_pair_length or defaults("max_pair_length")
+    if model_type == "plmarker-re":
+        labels = sorted({r.label for d in train_docs for r in (d.relations or [])})
+        config = PLMarkerREConfig(relations=labels, symmetric=default_symmetric(labels), entity_types=entity_types_of(train_docs),
+                                  encoder_name=encoder, encoder_config=encoder_config_dict(transformer), max_seq_length=max_seq_length,
+                                  max_pair_length=max_pair_length, type_markers=type_markers)
+    elif model_type == "plmarker-ner":
         config = PLMarkerNERConfig(entity_types=entity_types_of(train_docs), encoder_name=encoder,
                                    encoder_config=encoder_config_dict(transformer), max_seq_length=max_seq_length,
                                    max_pair_length=max_pair_length, max_span_width=max_span_width, nested=nested,
@@ -119,6 +135,8 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
     model = family.build_model(config, transformer).to(dev)
     if model_type == "plmarker-ner":
         init_markers_from_words(transformer, tokenizer, featurizer.start_marker, featurizer.end_marker)
+    elif model_type == "plmarker-re":
+        init_re_markers(transformer, tokenizer, featurizer.marker_ids)
     args = TrainArgs(epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size, lr_encoder=lr_encoder,
                      lr_classifier=lr_classifier, lr_unet=lr_unet, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
                      grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after,

@@ -15,7 +15,8 @@ from .base import ExportSpec, Fp16Policy, GraphSpec, ModelFamily, ParityOutputs
 
 DEFAULT_MODEL_TYPE = "docunet"
 # model_type -> module whose FAMILY attribute is the ModelFamily
-FAMILY_MODULES = {"docunet": "docunet.models.docunet", "plmarker-ner": "docunet.models.plmarker"}
+FAMILY_MODULES = {"docunet": "docunet.models.docunet", "plmarker-ner": "docunet.models.plmarker",
+                  "plmarker-re": "docunet.models.plmarker.re_family"}
 _loaded: dict[str, ModelFamily] = {}
 
 
