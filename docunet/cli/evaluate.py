@@ -1,4 +1,5 @@
-"""docunet-eval: score a model (checkpoint or export) on labelled data, or score a DocRED-format submission file."""
+"""docunet-eval: score a model (checkpoint or export) on labelled data, or score a DocRED-format submission file; a
+sentence-level relation model (plmarker-re) with the gold entities or those an entity model predicts (--ner)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from ..inference import DEFAULT_BATCH_SIZE
 from ..metrics import score_facts, span_scores_by_type, to_docred_submission, train_facts
 from ..readers import load_documents
 from ..pipeline.evaluate import evaluate_pipeline
+from ..pipeline.sentence_relations import evaluate_sentence_relations
 from ..runtime import Runtime
 from ..runtime.pipeline import Pipeline
 from .common import (
@@ -49,6 +51,10 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 @click.option("--model", "--checkpoint", "model_dir", type=ModelDirType(pipeline=True), default=None,
               help="A docunet-train checkpoint or a docunet-export directory to predict with, or a pipeline bundle: then the "
                    "documents of --data are given to it as text (words joined by spaces) and scored end to end.")
+@click.option("--ner", "ner_dir", type=ModelDirType(), default=None,
+              help="An entity model (plmarker-ner checkpoint or export) for a sentence-level relation model (plmarker-re): "
+                   "the entities of --data are predicted by it from the words, then the relations (PL-Marker's "
+                   "--use_ner_results); the gold-entity scores are reported beside.")
 @click.option("--data", "data_spec", type=InputType(stdin=False), default=None, help="Labelled data to predict and score (FILE or FILE[start:stop]).")
 @click.option("--predictions", type=InputType(stdin=False), default=None, help="A DocRED submission to score instead of a model.")
 @click.option("--gold", "gold_spec", type=InputType(stdin=False), default=None, help="Labelled data the --predictions are scored against.")
@@ -62,10 +68,11 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 @click.option("--setting", "settings", type=SettingType(), multiple=True,
               help="KEY=VALUE, repeatable: a serve-time model setting (e.g. prune_ratio=0.3; ner.prune_ratio=0.3 for a bundle).")
 @clean_errors
-def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold, top_k, device,
-         settings):
+def main(model_dir, ner_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold,
+         top_k, device, settings):
     """Print precision, recall, F1 and Ign F1 as JSON (binary P/R/F1 for CDR/GDA-style data; typed and untyped span
-    scores for entity models; JEREX's end-to-end scores for pipeline bundles)."""
+    scores for entity models; Ent, Rel and Rel+ P/R/F1 for sentence-level relation models, with --ner on predicted
+    entities; JEREX's end-to-end scores for pipeline bundles)."""
     if predictions is not None:
         if gold_spec is None:
             raise click.UsageError("--predictions needs --gold")
@@ -73,14 +80,24 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
             raise click.UsageError("give --predictions with --gold, or --model with --data, not both")
     elif model_dir is None or data_spec is None:
         raise click.UsageError("give --model (or --checkpoint) and --data, or --predictions and --gold")
+    if ner_dir is not None and predictions is not None:
+        raise click.UsageError("--ner goes with --model and --data")
     check_output(write_predictions, overwrite=overwrite, option="--write-predictions")
     facts = train_facts(load_documents(facts_spec)) if facts_spec else None
     if predictions is not None:
         gold = load_documents(gold_spec)
         scores = score_facts(read_submission(Path(predictions)), gold, facts)
     else:
+        keywords = runtime_settings(settings)
+        ner_settings = keywords.pop("ner_settings", None) if ner_dir is not None else None
         rt = Runtime.load(model_dir, device=str(pick_device(device)), precision="fp32",  # a checkpoint is scored in fp32
-                          **runtime_settings(settings))
+                          **keywords)
+        if ner_dir is not None or (rt.relations if isinstance(rt, Pipeline) else rt).family.sentence_level:
+            if write_predictions:
+                raise click.UsageError("--write-predictions writes a DocRED submission of document-level relations; a "
+                                       "sentence-level relation model's report has no such file")
+            click.echo(json.dumps(_sentence_relations(rt, ner_dir, ner_settings, data_spec, device, batch_size, threshold), indent=2))
+            return
         if isinstance(rt, Pipeline):  # end to end: mentions, entities (typed), relations relaxed and strict (JEREX)
             click.echo(json.dumps(evaluate_pipeline(rt, load_documents(data_spec, getattr(rt.config, "relations", None)), batch_size),
                                   indent=2))
@@ -100,6 +117,27 @@ def main(model_dir, data_spec, predictions, gold_spec, facts_spec, write_predict
             click.echo(json.dumps(report, indent=2))
             return
     click.echo(json.dumps(scores.as_dict(), indent=2))
+
+
+def _sentence_relations(rt, ner_dir, ner_settings, data_spec, device, batch_size: int, threshold: float | None) -> dict:
+    """Ent / Rel / Rel+ of a sentence-level relation model: with the gold entities, with --ner's, or with a bundle's
+    entity model (given the gold words)."""
+    if isinstance(rt, Pipeline):
+        if ner_dir is not None:
+            raise click.UsageError("--model is a pipeline bundle, which brings its own entity model: drop --ner")
+        relations, ner = rt.relations, rt.ner
+    else:
+        if not rt.family.sentence_level:
+            raise click.UsageError(f"--ner applies to sentence-level relation models (plmarker-re); a {rt.family.model_type} model "
+                                   "reads entities made by coreference: evaluate a pipeline bundle (docunet-export --ner) instead")
+        relations = rt
+        ner = None
+        if ner_dir is not None:
+            ner = Runtime.load(ner_dir, device=str(pick_device(device)), precision="fp32", settings=ner_settings)
+            if ner.family.output != "mentions":
+                raise click.BadParameter(f"{ner_dir}: is a {ner.family.model_type} model, not an entity model", param_hint="--ner")
+    gold = load_documents(data_spec, getattr(relations.config, "relations", None))
+    return evaluate_sentence_relations(relations, gold, ner, batch_size, threshold)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from ..artifacts import CONFIG_FILE, ManifestError
 from ..engines.tensorrt import TensorRTUnavailable, TrtSettings
 from ..export import ExportError, ExportOptions, ParityError, export_checkpoint
 from ..export.exporter import PRECISIONS
-from ..models import load_config
+from ..coref.rules import DEFAULT_RULES
+from ..models import family_of, load_config
 from ..pipeline.bundle import write_bundle
 from .common import CONTEXT, Command, InputType, ModelDirType, clean_errors, default_of
 
@@ -147,8 +148,9 @@ def _summary(result, quiet: bool) -> None:
 def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_bits, int8_embedding_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
          timing_cache, tf32, quiet):
-    """Export a checkpoint as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: text.onnx + spans.onnx), validate
-    them against PyTorch and write manifest.json; with --ner, a pipeline bundle of an entity and a relation model."""
+    """Export a checkpoint as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: text.onnx + spans.onnx; PL-Marker
+    relations: text.onnx + objects.onnx), validate them against PyTorch and write manifest.json; with --ner, a pipeline
+    bundle of an entity and a relation model (no coreference step for a sentence-level relation model, plmarker-re)."""
     if threads:
         torch.set_num_threads(threads)  # the PyTorch reference of the validation, too
     settings = TrtSettings(seq_buckets=_ints(seq_buckets), doc_buckets=_ints(doc_buckets), max_windows=max_windows,
@@ -166,12 +168,17 @@ def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_
     steps = (5 + (1 if fp32_from else 2) + (2 if precision != "fp32" else 0) + (1 if tensorrt else 0)
              + (1 if options.ort_fusions else 0))
     parts = [(checkpoint, out_dir)] if ner_checkpoint is None else [(ner_checkpoint, out_dir / "ner"), (checkpoint, out_dir / "relations")]
-    if ner_checkpoint is not None and load_config(Path(ner_checkpoint) / CONFIG_FILE).model_type != "plmarker-ner":
-        raise click.BadParameter(f"{ner_checkpoint}: is not a plmarker-ner checkpoint", param_hint="--ner")
+    relations = family_of(load_config(Path(checkpoint) / CONFIG_FILE))
+    if ner_checkpoint is not None:
+        if load_config(Path(ner_checkpoint) / CONFIG_FILE).model_type != "plmarker-ner":
+            raise click.BadParameter(f"{ner_checkpoint}: is not a plmarker-ner checkpoint", param_hint="--ner")
+        if relations.output != "relations":
+            raise click.BadParameter(f"{checkpoint}: is a {relations.model_type} checkpoint; a bundle's --checkpoint is a relation "
+                                     "model (docunet or plmarker-re)", param_hint="--checkpoint")
     for part_checkpoint, part_out in parts:
         _export_one(part_checkpoint, part_out, options, steps, quiet)
     if ner_checkpoint is not None:
-        write_bundle(out_dir)
+        write_bundle(out_dir, coref=None if relations.sentence_level else DEFAULT_RULES)
         click.echo(f"pipeline bundle: {out_dir} (ner/, relations/, pipeline.json); serve it with docunet-run --model {out_dir}")
 
 

@@ -111,6 +111,9 @@ class ModelFamily(ABC):
     output: ClassVar[str] = "relations"  # what `decode` gives per document: "relations" or "mentions" (Prediction's field)
     min_entities: ClassVar[int] = 0  # entities an input document must have (DocuNet: 2, for one pair)
     max_entities: ClassVar[int | None] = None  # entities a document may have (None: no limit), a memory bound
+    # relations hold between mentions of one sentence, and every mention is an entity of its own (PL-Marker's relation
+    # model): an entity model's mentions feed it directly, with no coreference step (pipelines, docunet-eval --ner)
+    sentence_level: ClassVar[bool] = False
 
     # -- building -----------------------------------------------------------------------------
     def size_problem(self, doc: Any) -> str | None:
@@ -166,6 +169,12 @@ class ModelFamily(ABC):
     @abstractmethod
     def score(self, docs: Sequence[Any], predictions: Sequence[list], train_facts: set | None = None) -> Any:
         """The family's metric over labelled documents (a `metrics.Scores`)."""
+
+    def report(self, config: Any, docs: Sequence[Any], predictions: Sequence[list], entity_docs: Sequence[Any] | None = None) -> dict | None:
+        """Every number the original reports, by name (PL-Marker's relation model: Ent, Rel and Rel+ P/R/F1), or None
+        when `score` is all the family has. `entity_docs`: the documents the model was given, when their entities
+        were predicted (by an entity model) rather than the gold ones of `docs`."""
+        return None
 
     # -- graphs --------------------------------------------------------------------------------
     @abstractmethod

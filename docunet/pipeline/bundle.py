@@ -1,6 +1,7 @@
 """A pipeline bundle on disk: one directory with an entity model (`ner/`), a relation model (`relations/`),
 each a checkpoint or an export with its own manifest, and `pipeline.json` saying which is which, the
-coreference settings and the hashes of both models' manifests or configs (so a swapped model is caught)."""
+coreference settings (method "none" for a sentence-level relation model, which takes every mention as an entity of
+its own) and the hashes of both models' manifests or configs (so a swapped model is caught)."""
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,7 @@ class Bundle:
     directory: Path
     ner: Path
     relations: Path
-    coref: CorefRules
+    coref: CorefRules | None  # None: no coreference (every mention an entity of its own)
 
 
 def is_pipeline(path: str | Path) -> bool:
@@ -40,16 +41,17 @@ def _fingerprint(model_dir: Path) -> str:
     return hashlib.sha256(f.read_bytes()).hexdigest()
 
 
-def write_bundle(out_dir: Path, coref: CorefRules = DEFAULT_RULES, extra: dict | None = None) -> Path:
-    """Write `pipeline.json` for the models already in out_dir/ner and out_dir/relations."""
+def write_bundle(out_dir: Path, coref: CorefRules | None = DEFAULT_RULES, extra: dict | None = None) -> Path:
+    """Write `pipeline.json` for the models already in out_dir/ner and out_dir/relations; `coref` None: no
+    coreference step (a sentence-level relation model)."""
     parts = {}
     for part in PARTS:
         d = out_dir / part
         if not (is_export(d) or is_checkpoint(d)):
             raise BundleError(f"{d}: not a checkpoint or export directory ({part} model of the pipeline)")
         parts[part] = {"path": part, "kind": "export" if is_export(d) else "checkpoint", "sha256": _fingerprint(d)}
-    manifest = {"format": FORMAT, "version": VERSION, **parts,
-                "coref": {"method": "rules", "rules": dataclasses.asdict(coref)}, **(extra or {})}
+    method = {"method": "none"} if coref is None else {"method": "rules", "rules": dataclasses.asdict(coref)}
+    manifest = {"format": FORMAT, "version": VERSION, **parts, "coref": method, **(extra or {})}
     (out_dir / PIPELINE_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out_dir
 
@@ -75,6 +77,8 @@ def read_bundle(path: str | Path) -> Bundle:
             raise BundleError(f"{f}: the {part} model in {d} is not the one this bundle was made with (field {part}.sha256)")
         dirs[part] = d
     coref = manifest.get("coref", {})
+    if coref.get("method", "rules") == "none":
+        return Bundle(directory, dirs["ner"], dirs["relations"], None)
     if coref.get("method", "rules") != "rules":
         raise BundleError(f"{f}: coreference method {coref.get('method')!r} is not known (field coref.method)")
     try:

@@ -1,10 +1,12 @@
 """Text in, entities and relations out: an entity model (PL-Marker NER), coreference (rules) and a relation
-model (DocuNet), each served by its own Runtime, behind the Runtime interface (`predict`, `name`, `notes`).
+model (DocuNet, or PL-Marker's sentence-level one), each served by its own Runtime, behind the Runtime interface
+(`predict`, `name`, `notes`).
 
 Input is taken in chunks: the chunk's text items go through the entity runtime (errors stay in place),
-each document's mentions are clustered into entities, documents with two or more entities go through the
-relation runtime, and one Prediction per item comes out, in input order. DocRED documents that bring their
-own entities (`vertexSet`) skip the entity step."""
+each document's mentions are clustered into entities (a sentence-level relation model, `ModelFamily.sentence_level`:
+every mention is an entity of its own, no coreference), documents with enough entities go through the relation
+runtime, and one Prediction per item comes out, in input order. DocRED documents that bring their own entities
+(`vertexSet`) and DyGIE / SciERC lines with entity spans (`ner`) skip the entity step."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +14,7 @@ import itertools
 from typing import Any, Callable, Iterable, Iterator
 
 from ..coref.rules import CorefRules, cluster_mentions
-from ..documents import Document, Mention, PredictedEntity, PredictedSpan
+from ..documents import Document, Mention, PredictedEntity, PredictedSpan, is_dygie
 from ..e2e_metrics import entity_type
 from ..pipeline.bundle import read_bundle
 from ..timing import NULL_TIMER
@@ -22,8 +24,12 @@ CHUNK_DOCS = 64  # items per chunk: both stages run over a chunk before its pred
 
 
 def _has_entities(item: Any) -> bool:
+    """Whether an item brings its own entities: a Document with entities, a DocRED document, or a DyGIE line with a
+    span in `ner` (one whose `ner` is no list too: the relation runtime then reports what is wrong with it)."""
     if isinstance(item, Document):
         return bool(item.entities)
+    if is_dygie(item):
+        return not isinstance(item["ner"], list) or any(item["ner"])
     return isinstance(item, dict) and "vertexSet" in item
 
 
@@ -35,6 +41,12 @@ def entities_of(doc: Document, mentions: list[PredictedSpan], rules: CorefRules)
         ms = tuple(mentions[i] for i in cluster)
         entities.append(PredictedEntity(entity_type(ms), ms[0].text, ms))
     return entities
+
+
+def mention_entities(mentions: list[PredictedSpan]) -> list[PredictedEntity]:
+    """No coreference (a sentence-level relation model): every mention is an entity of its own, named by its text, in
+    reading order."""
+    return [PredictedEntity(m.type, m.text, (m,)) for m in sorted(mentions, key=lambda m: (m.sent_id, m.start, m.end))]
 
 
 def given_entities(doc: Document) -> list[PredictedEntity]:
@@ -57,9 +69,11 @@ def with_entities(doc: Document, entities: list[PredictedEntity]) -> Document:
 
 
 class Pipeline:
-    def __init__(self, ner, relations, coref: CorefRules, chunk_docs: int = CHUNK_DOCS):
+    def __init__(self, ner, relations, coref: CorefRules | None, chunk_docs: int = CHUNK_DOCS):
+        """`coref` None, or a sentence-level relation model: no coreference, every mention an entity of its own."""
         self.ner, self.relations, self.coref, self.chunk_docs = ner, relations, coref, chunk_docs
         self.config = relations.config  # relation names, as a relation model's Runtime gives them
+        self.sentence_level = coref is None or relations.family.sentence_level
 
     @classmethod
     def load(cls, bundle_dir, runtime_cls, **options: Any) -> "Pipeline":
@@ -103,7 +117,7 @@ class Pipeline:
                 out[k] = dataclasses.replace(p, index=chunk[k][0])
                 continue
             with timer("coref"):
-                entities = entities_of(p.document, p.mentions, self.coref)
+                entities = mention_entities(p.mentions) if self.sentence_level else entities_of(p.document, p.mentions, self.coref)
             docs.append((k, with_entities(p.document, entities), entities))
         docs += [(k, item, []) for k, (_, item) in enumerate(chunk) if _has_entities(item)]  # DocRED input keeps its entities
         family = self.relations.family

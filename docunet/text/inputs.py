@@ -1,5 +1,5 @@
-"""One input item (a string, a `{"text": ...}` object, pre-tokenized `{"sents": [[words]]}` or a DocRED
-document) -> a Document, with errors that name the item's source and the field.
+"""One input item (a string, a `{"text": ...}` object, pre-tokenized `{"sents": [[words]]}`, a DocRED document or a
+DyGIE / SciERC line) -> a Document, with errors that name the item's source and the field.
 
 Text is the least trusted input: it must be a string, hold at least one word and at most MAX_TEXT_CHARS
 characters; anything else in it (control characters, NUL, any script, emoji) is kept, word by word, with
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..documents import Document, data_error, document_from_docred, json_kind
+from ..documents import Document, data_error, document_from_docred, document_from_dygie, is_dygie, json_kind
 from .segment import document_from_text
 
 MAX_TEXT_CHARS = 2_000_000  # one document; longer texts are refused (split them), not truncated
@@ -37,13 +37,16 @@ def text_document(text: Any, source: str, title: str = "") -> Document:
 
 def document_from_input(item: Any, source: str, min_entities: int = 0) -> Document:
     """str -> text; {"text", "title"/"id"} -> text; {"sents"} without "vertexSet" -> words without entities;
-    anything else -> a DocRED document (document_from_docred). `min_entities`: what the model needs."""
+    {"sentences", "ner"} -> a DyGIE / SciERC document (each span an entity); anything else -> a DocRED document
+    (document_from_docred). `min_entities`: what the model needs."""
     if isinstance(item, str):
         doc = text_document(item, source)
     elif isinstance(item, dict) and "text" in item and "sents" not in item:
         doc = text_document(item["text"], source, _title(item))
     elif isinstance(item, dict) and "sents" in item and "vertexSet" not in item:
         doc = document_from_docred({**item, "title": _title(item), "vertexSet": []}, source)
+    elif is_dygie(item):
+        doc = document_from_dygie(item, source)
     else:
         return document_from_docred(item, source, require_entities=min_entities)
     if doc.num_entities < min_entities:

@@ -4,9 +4,9 @@ Two passes compute the same thing. The dense packed pass (the original's; `PLMar
 levitated markers in one sequence with explicit position ids and a [N, T, T] mask. The text-once pass
 (training and serving): text never attends to markers, so `TextGraph` encodes each window's text once
 (every layer's states) and `SpanGraph` runs the markers through the same layers against the text's keys
-and values, each marker seeing the text, itself and its partner: attention over markers costs
-2K x (L + 2) instead of (L + 2K)^2, and text rows never pay for markers. Both graphs have tensor-only
-signatures: they are the exported graphs. BERT-family encoders.
+and values (`MarkerPass`, shared with the relation model), each marker seeing the text, itself and its
+partner: attention over markers costs 2K x (L + 2) instead of (L + 2K)^2, and text rows never pay for
+markers. Both graphs have tensor-only signatures: they are the exported graphs. BERT-family encoders.
 """
 from __future__ import annotations
 
@@ -68,38 +68,29 @@ class TextGraph(nn.Module):
         return torch.stack(out.hidden_states, 1), self.boundary(out.last_hidden_state)
 
 
-class SpanGraph(nn.Module):
-    """Candidate spans against a window's cached text states -> logits [W, K, C].
+class MarkerPass(nn.Module):
+    """Levitated markers through every layer of the transformer against a window's cached text states.
 
-    Each span's start and end markers (embedded at the positions of its first and last piece) run through
-    every layer with that layer's own modules: queries from the markers, keys and values from the text's
-    layer input (masked to real text), from the marker itself and from its partner."""
+    The part both PL-Marker models share (NER: `SpanGraph`; relations: re_modeling.ObjectGraph): `embed` places marker
+    words at their spans' positions, `layers` runs them through each layer with that layer's own modules: queries from
+    the markers, keys and values from the text's layer input (masked to real text), from the marker itself and from
+    its partner (start j <-> end j). The models differ only in which marker words they embed and what reads the result."""
 
-    def __init__(self, transformer: nn.Module, classifier: SpanClassifier, marker_ids: list[int], snapshot: bool = False):
-        """`snapshot`: read the two marker embeddings now, as constants (for export: the graph then carries two rows
-        instead of the whole word-embedding table); otherwise look them up on every call (training)."""
+    def __init__(self, transformer: nn.Module):
         super().__init__()
-        if len(marker_ids) != 2:
-            raise ValueError("the model's config has no marker_ids (set when its featurizer is made)")
-        self.transformer, self.classifier = transformer, classifier
-        self.register_buffer("marker_ids", torch.tensor(marker_ids, dtype=torch.long), persistent=False)
-        words = transformer.embeddings.word_embeddings.weight[self.marker_ids].detach().clone() if snapshot else None
-        self.register_buffer("marker_words", words, persistent=False)
+        self.transformer = transformer
 
-    def embed_markers(self, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    def embed(self, words: torch.Tensor, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """Marker words ([2K, d], or [W, 2K, d]: K start markers, then K end markers) at the positions of the spans'
+        first and last pieces (first, last [W, K]) -> the markers' layer input [W, 2K, d]."""
         emb = self.transformer.embeddings
-        K = first.shape[1]
-        w = self.marker_words if self.marker_words is not None else emb.word_embeddings(self.marker_ids)  # [2, d]
-        is_end = (torch.arange(2 * K, device=first.device) >= K)[:, None]
-        words = torch.where(is_end, w[1], w[0])  # [2K, d]: K start markers, then K end markers
         x = words + emb.token_type_embeddings.weight[0] + emb.position_embeddings(torch.cat([first, last], 1).long())
         return emb.dropout(emb.LayerNorm(x))
 
-    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor, span_first: torch.Tensor, span_last: torch.Tensor,
-                span_shape: torch.Tensor) -> torch.Tensor:
-        K = span_first.shape[1]
-        m = self.embed_markers(span_first, span_last)  # [W, 2K, d]
+    def layers(self, states: torch.Tensor, attention_mask: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Markers m [W, 2K, d] against the text's states [W, layers + 1, L, d] -> their last-layer states [W, 2K, d]."""
         W, M, d = m.shape
+        K = M // 2
         text_valid = attention_mask > 0
         partner = torch.cat([torch.arange(K, 2 * K), torch.arange(0, K)]).to(m.device)  # start j <-> end j
         neg = torch.finfo(states.dtype).min
@@ -123,6 +114,34 @@ class SpanGraph(nn.Module):
             ctx = p[..., :L] @ v_t + p[..., L:L + 1] * v_m + p[..., L + 1:] * v_m[:, :, partner]  # [W, H, 2K, dh]
             attended = layer.attention.output(ctx.transpose(1, 2).reshape(W, M, H * dh), m)
             m = layer.output(layer.intermediate(attended), attended)
+        return m
+
+
+class SpanGraph(MarkerPass):
+    """Candidate spans against a window's cached text states -> logits [W, K, C]: each span's start and end markers
+    (the model's two marker words) through `MarkerPass.layers`, then the span classifier."""
+
+    def __init__(self, transformer: nn.Module, classifier: SpanClassifier, marker_ids: list[int], snapshot: bool = False):
+        """`snapshot`: read the two marker embeddings now, as constants (for export: the graph then carries two rows
+        instead of the whole word-embedding table); otherwise look them up on every call (training)."""
+        super().__init__(transformer)
+        if len(marker_ids) != 2:
+            raise ValueError("the model's config has no marker_ids (set when its featurizer is made)")
+        self.classifier = classifier
+        self.register_buffer("marker_ids", torch.tensor(marker_ids, dtype=torch.long), persistent=False)
+        words = transformer.embeddings.word_embeddings.weight[self.marker_ids].detach().clone() if snapshot else None
+        self.register_buffer("marker_words", words, persistent=False)
+
+    def embed_markers(self, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        K = first.shape[1]
+        w = self.marker_words if self.marker_words is not None else self.transformer.embeddings.word_embeddings(self.marker_ids)  # [2, d]
+        is_end = (torch.arange(2 * K, device=first.device) >= K)[:, None]
+        return self.embed(torch.where(is_end, w[1], w[0]), first, last)  # [2K, d]: K start markers, then K end markers
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor, span_first: torch.Tensor, span_last: torch.Tensor,
+                span_shape: torch.Tensor) -> torch.Tensor:
+        K = span_first.shape[1]
+        m = self.layers(states, attention_mask, self.embed_markers(span_first, span_last))  # [W, 2K, d]
         text = states[:, -1]
         return self.classifier(m[:, :K], m[:, K:], _gather(text, span_first), _gather(text, span_last), span_shape)
 

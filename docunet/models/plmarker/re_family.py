@@ -18,17 +18,21 @@ from ...timing import NULL_TIMER
 from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
 from .re_batching import PackedBatch, SubjectBatch, collate_packed, collate_subjects
 from .re_config import KNOWN_SYMMETRIC, PLMarkerREConfig
-from .re_decode import decode_relations, relation_scores
+from .re_decode import decode_relations, relation_report, relation_scores
+from .re_export_spec import EXPORT_SPEC
 from .re_featurize import DocREFeatures, REFeaturizer
 from .re_modeling import PLMarkerRE, relation_loss
 
-SUBJECTS_PER_CALL = 64  # subject texts per text-graph call (a batch of long documents is run in slices of this many)
+# subject texts per graph call (a batch of long documents is run in slices of this many); at most the TensorRT profiles'
+# largest batch (TrtSettings.max_windows, 32 by default)
+SUBJECTS_PER_CALL = 32
 
 
 class PLMarkerREFamily(ModelFamily):
     model_type = "plmarker-re"
     config_class = PLMarkerREConfig
     output = "relations"
+    sentence_level = True
 
     def build_model(self, config: PLMarkerREConfig, transformer: nn.Module) -> PLMarkerRE:
         return PLMarkerRE(config, transformer)
@@ -109,11 +113,17 @@ class PLMarkerREFamily(ModelFamily):
         symmetric = set(KNOWN_SYMMETRIC) | {r.label for p in predictions for r in p if getattr(r, "symmetric", False)}
         return relation_scores(docs, predictions, sorted(symmetric))
 
+    def report(self, config: PLMarkerREConfig, docs: Sequence[Document], predictions: Sequence[list],
+               entity_docs: Sequence[Document] | None = None) -> dict:
+        """The seed's three numbers: Ent, Rel and Rel+ P/R/F1 (re_decode.relation_report), with the model's symmetric
+        relations counted twice as the original counts them."""
+        return relation_report(docs, predictions, config.symmetric, entity_docs)
+
     def graphs(self, model: PLMarkerRE) -> dict[str, Any]:
         return {"text": model.text_graph(), "objects": model.object_graph(), "dense": model.dense}
 
     def export_spec(self) -> ExportSpec:
-        raise NotImplementedError("plmarker-re has no export spec yet (ONNX export is future work)")
+        return EXPORT_SPEC
 
 
 FAMILY = PLMarkerREFamily()

@@ -4,7 +4,7 @@ Two passes compute the same logits. The dense packed pass (the original's; `PLMa
 text with its solid markers and K levitated object marker pairs in one sequence with explicit position ids and
 a [N, T, T] mask (the NER model's `MarkerEncoder`). The text-once pass (`forward`): the text never attends to
 the object markers, so `SubjectTextGraph` encodes each subject's text once (every layer's states) and
-`ObjectGraph` (the NER model's `SpanGraph`, with per-object marker embeddings) runs all its objects' markers
+`ObjectGraph` (the NER model's `MarkerPass`, with per-object marker words) runs all its objects' markers
 against the cached states: a subject with more than K objects pays for its text once instead of once per
 packed instance. Nothing is shared across subjects: the solid markers change every text state. Measured on
 SciERC (BERT uncased word pieces, max_seq_length 256, featurization only): at the original's K = 16 no subject has
@@ -16,13 +16,11 @@ The classifier is the original's: relation logits = Linear([sub start; sub end])
 """
 from __future__ import annotations
 
-import threading
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .modeling import MarkerEncoder, SpanGraph, _gather
+from .modeling import MarkerEncoder, MarkerPass, _gather
 from .re_config import PLMarkerREConfig
 
 
@@ -41,13 +39,6 @@ class RelationHead(nn.Module):
         return self.subject(sub)[:, None, :] + self.object(obj), self.entity(obj)
 
 
-class MarkerPairs(nn.Module):
-    """SpanGraph's classifier slot: the [start marker; end marker] states of each object."""
-
-    def forward(self, start: torch.Tensor, end: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
-        return torch.cat([start, end], -1)
-
-
 class SubjectTextGraph(nn.Module):
     """A subject's text (solid markers in it) -> every layer's states [N, layers + 1, L, d]."""
 
@@ -60,39 +51,32 @@ class SubjectTextGraph(nn.Module):
         return torch.stack(out.hidden_states, 1)
 
 
-class ObjectGraph(SpanGraph):
+class ObjectGraph(MarkerPass):
     """Objects against a subject's cached text states -> (relation logits [N, C, labels], type logits [N, C, types + 1]).
 
-    The NER model's span pass (each marker sees the text, itself and its partner), with each object's own marker
-    words (type markers) looked up in the model's marker table, and the relation head on top. SpanGraph embeds the
-    markers from their positions only, so `forward` hands the call's marker indices to `embed_markers` through a
-    thread-local slot (runtime workers share one graph across threads)."""
+    The NER model's marker pass (each marker sees the text, itself and its partner), with each object's own marker
+    words (type markers) looked up in the model's marker table, and the relation head on top."""
 
     def __init__(self, transformer: nn.Module, head: RelationHead, marker_ids: list[int], snapshot: bool = False):
-        super().__init__(transformer, MarkerPairs(), marker_ids[2:4], snapshot=False)
+        """`snapshot`: read the marker table now, as constants (for export: the graph carries its few rows instead of
+        the whole word-embedding table); otherwise look it up on every call (training)."""
+        super().__init__(transformer)
         self.head = head
         self.register_buffer("table_ids", torch.tensor(marker_ids, dtype=torch.long), persistent=False)
         words = transformer.embeddings.word_embeddings.weight[self.table_ids].detach().clone() if snapshot else None
         self.register_buffer("table_words", words, persistent=False)
-        self._call = threading.local()
 
-    def embed_markers(self, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-        emb = self.transformer.embeddings
-        table = self.table_words if self.table_words is not None else emb.word_embeddings(self.table_ids)  # [M, d]
-        markers = self._call.markers
-        words = table[torch.cat([markers[..., 0], markers[..., 1]], 1).long()]  # [N, 2K, d]
-        x = words + emb.token_type_embeddings.weight[0] + emb.position_embeddings(torch.cat([first, last], 1).long())
-        return emb.dropout(emb.LayerNorm(x))
+    def marker_words(self, obj_markers: torch.Tensor) -> torch.Tensor:
+        """obj_markers [N, K, 2] (indices into the marker table) -> words [N, 2K, d]: K start markers, then K end markers."""
+        table = self.table_words if self.table_words is not None else self.transformer.embeddings.word_embeddings(self.table_ids)
+        return table[torch.cat([obj_markers[..., 0], obj_markers[..., 1]], 1).long()]
 
     def forward(self, states: torch.Tensor, attention_mask: torch.Tensor, sub_pos: torch.Tensor, obj_first: torch.Tensor,
                 obj_last: torch.Tensor, obj_markers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self._call.markers = obj_markers
-        try:
-            pairs = super().forward(states, attention_mask, obj_first, obj_last, obj_first)  # [N, C, 2d]
-        finally:
-            self._call.markers = None
+        K = obj_first.shape[1]
+        m = self.layers(states, attention_mask, self.embed(self.marker_words(obj_markers), obj_first, obj_last))  # [N, 2K, d]
         sub = _gather(states[:, -1], sub_pos).flatten(1)  # [N, 2d]: the solid markers' last-layer states
-        return self.head(sub, pairs)
+        return self.head(sub, torch.cat([m[:, :K], m[:, K:]], -1))
 
 
 class PLMarkerRE(nn.Module):

@@ -357,7 +357,7 @@ def test_docunet_train_cli_trains_plmarker_re_on_dygie_lines(tokenizer, tmp_path
 
 def test_graphs_export_to_onnx_and_onnxruntime_matches_pytorch(tokenizer, tmp_path):
     """The text-once pass's two graphs (tensor-only signatures) through torch.onnx (dynamo) and ONNX Runtime, run by
-    the family: the same logits and relations as PyTorch. (The exporter's ExportSpec is not written yet.)"""
+    the family: the same logits and relations as PyTorch (the exporter's path: test_relations_export.py)."""
     ort = pytest.importorskip("onnxruntime")
     model, feat = make(tokenizer, seed=7, max_pair_length=3, type_markers=True)
     docs = [hand_doc()] + [re_doc(random.Random(30 + i), f"d{i}") for i in range(3)]
