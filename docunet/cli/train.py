@@ -32,7 +32,7 @@ def entity_types_of(docs) -> list[str]:
 
 
 @click.command(cls=Command, context_settings=CONTEXT)
-@click.option("--train", "train_spec", required=True, type=InputType(stdin=False), help="Training data: DocRED JSON/JSONL or CDR/GDA .data; FILE[start:stop] takes a slice of documents.")
+@click.option("--train", "train_spec", required=True, type=InputType(stdin=False), help="Training data: DocRED JSON/JSONL, CDR/GDA .data or SciERC (DyGIE) JSONL; FILE[start:stop] takes a slice of documents.")
 @click.option("--dev", "dev_spec", required=True, type=InputType(stdin=False), help="Development data for model selection (same formats).")
 @click.option("--test", "test_spec", default=None, type=InputType(stdin=False), help="Optional labelled test data, scored once with the best dev checkpoint.")
 @click.option("--encoder", required=True, help="Pretrained encoder: a local path or a hub name.")
@@ -90,7 +90,8 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
          top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, keep_last, device, threads, quiet, overwrite,
          model_type, max_seq_length, max_pair_length, type_markers, max_span_width, negative_ratio, nested, shape_features, prune_ratio):
-    """Train a model (DocuNet relations or PL-Marker entity mentions) and keep the checkpoint with the best dev F1."""
+    """Train a model (DocuNet document-level relations, PL-Marker entity mentions or PL-Marker sentence-level relations)
+    and keep the checkpoint with the best dev F1 (or the last epoch with --keep-last)."""
     if emb_size % block_size:
         raise click.BadParameter(f"--emb-size {emb_size} must be a multiple of --block-size {block_size}", param_hint="--emb-size")
     out_dir = Path(out_dir)
