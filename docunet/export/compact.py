@@ -13,6 +13,7 @@ time:
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,7 @@ def fold_weight_transposes(model: onnx.ModelProto) -> int:
     both instead of folding it. Returns the number of Transposes folded."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    readers: dict[str, int] = {}
-    for n in graph.node:
-        for i in n.input:
-            readers[i] = readers.get(i, 0) + 1
+    readers = _reader_counts(graph)
     kept, folded = [], 0
     for n in graph.node:
         if n.op_type == "Transpose" and n.input[0] in inits and inits[n.input[0]].data_type == TensorProto.FLOAT:
@@ -53,6 +51,11 @@ def fold_weight_transposes(model: onnx.ModelProto) -> int:
         del graph.initializer[:]
         graph.initializer.extend(remaining)
     return folded
+
+
+def _reader_counts(graph: onnx.GraphProto) -> Counter:
+    """How many node inputs read each value (an initializer read by nobody can be dropped)."""
+    return Counter(i for n in graph.node for i in n.input)
 
 
 def quantize_table_int8(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,10 +148,7 @@ def quantize_embedding_tables(model: onnx.ModelProto, bits: int = 8, block: int 
     min_elements = MIN_TABLE_ELEMENTS if min_elements is None else min_elements
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    readers: dict[str, int] = {}
-    for n in graph.node:
-        for i in n.input:
-            readers[i] = readers.get(i, 0) + 1
+    readers = _reader_counts(graph)
     nodes, new_inits, tables = [], [], {}
     for n in graph.node:
         axis = next((a.i for a in n.attribute if a.name == "axis"), 0)

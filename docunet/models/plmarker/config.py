@@ -7,8 +7,25 @@ from typing import Any, ClassVar
 from ..config_file import ConfigFile
 
 
+class MarkerEncoderSettings:
+    """What every PL-Marker model (entities and relations) reads off its encoder config and text window."""
+
+    encoder_config: dict
+    max_seq_length: int
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder_config["hidden_size"])
+
+    @property
+    def text_window(self) -> int:
+        """Word pieces of one instance's text (markers inside the text included), capped by the encoder's
+        position embeddings."""
+        return min(self.max_seq_length, int(self.encoder_config.get("max_position_embeddings", self.max_seq_length)))
+
+
 @dataclass
-class PLMarkerNERConfig(ConfigFile):
+class PLMarkerNERConfig(MarkerEncoderSettings, ConfigFile):
     model_type: ClassVar[str] = "plmarker-ner"
     serving_settings: ClassVar[tuple[str, ...]] = ("prune_ratio", "dense_pass", "nested")  # Runtime(settings=...) may change
     entity_types: list[str] = field(default_factory=list)  # label 0 is "no entity"; type k is label k + 1
@@ -46,11 +63,3 @@ class PLMarkerNERConfig(ConfigFile):
     def num_labels(self) -> int:
         return len(self.entity_types) + 1
 
-    @property
-    def hidden_size(self) -> int:
-        return int(self.encoder_config["hidden_size"])
-
-    @property
-    def text_window(self) -> int:
-        """Word pieces of one instance's text, capped by the encoder's position embeddings."""
-        return min(self.max_seq_length, int(self.encoder_config.get("max_position_embeddings", self.max_seq_length)))

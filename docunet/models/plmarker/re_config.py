@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config_file import ConfigFile
+from .config import MarkerEncoderSettings
 
 NONE_LABEL = "none"
 INVERSE_SUFFIX = "^-1"  # the name of the inverse class of an asymmetric relation: "USED-FOR^-1"
@@ -64,7 +65,7 @@ class LabelSpace:
 
 
 @dataclass
-class PLMarkerREConfig(ConfigFile):
+class PLMarkerREConfig(MarkerEncoderSettings, ConfigFile):
     model_type: ClassVar[str] = "plmarker-re"
     serving_settings: ClassVar[tuple[str, ...]] = ("use_ner_types", "original_ranking", "dense_pass")  # Runtime(settings=...) may change
     relations: list[str] = field(default_factory=list)  # the relation names (no "none")
@@ -113,12 +114,3 @@ class PLMarkerREConfig(ConfigFile):
     @property
     def num_entity_labels(self) -> int:
         return len(self.entity_types) + 1
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.encoder_config["hidden_size"])
-
-    @property
-    def text_window(self) -> int:
-        """Word pieces of one instance's text (solid markers included), capped by the encoder's position embeddings."""
-        return min(self.max_seq_length, int(self.encoder_config.get("max_position_embeddings", self.max_seq_length)))
