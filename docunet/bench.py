@@ -135,7 +135,7 @@ def measure_one(spec: Spec, docs_path: str, n_docs: int, batch_sizes: list[int],
         gold = load_documents(eval_data, getattr(rt.config, "relations", None))
         facts = facts_of(load_documents(train_facts)) if train_facts else None
         preds = [getattr(p, rt.family.output) for p in rt.predict(gold, batch_size=8)]
-        result["eval"] = rt.family.score(gold, preds, facts).as_dict()
+        result["eval"] = rt.family.score(rt.config, gold, preds, facts).as_dict()
     if soak:
         rss = []
         stream = (docs[i % len(docs)] for i in range(soak))

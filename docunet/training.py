@@ -65,7 +65,7 @@ def evaluate_docs(model: torch.nn.Module, featurizer, docs: list[Document], fact
                   batch_size: int = 8, precision: str = "fp32") -> tuple[Scores, list]:
     """The family's score of the model's predictions on labelled documents, and the predictions."""
     preds = predict_documents(model, featurizer, docs, batch_size, autocast_dtype=autocast_dtype(precision))
-    return family_of(model.config).score(docs, preds, facts), preds
+    return family_of(model.config).score(model.config, docs, preds, facts), preds
 
 
 def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_docs: list[Document],
@@ -127,8 +127,9 @@ def train(model: torch.nn.Module, featurizer, train_docs: list[Document], dev_do
         with open(log_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
         if progress:
+            first, second = family_of(model.config).score_names
             tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f} dev P {scores.precision:.4f} R {scores.recall:.4f} "
-                       f"F1 {scores.f1:.4f} Ign F1 {scores.ign_f1:.4f}")
+                       f"{first} {scores.f1:.4f} {second} {scores.ign_f1:.4f}")
         if scores.f1 > best or args.keep_last:
             best = scores.f1
             save_checkpoint(model, featurizer.tokenizer, out_dir)

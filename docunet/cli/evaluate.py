@@ -110,7 +110,7 @@ def main(model_dir, ner_dir, data_spec, predictions, gold_spec, facts_spec, writ
         rels = [getattr(p, rt.family.output) for p in results]
         if write_predictions and rt.family.output == "relations":
             Path(write_predictions).write_text(json.dumps(to_docred_submission(gold, rels)) + "\n")
-        scores = rt.family.score(gold, rels, facts)
+        scores = rt.family.score(rt.config, gold, rels, facts)
         if rt.family.output == "mentions":  # entity mentions: typed exact spans, untyped, and per type
             report = {**scores.as_dict(), "untyped_f1": scores.ign_f1, "by_type": span_scores_by_type(gold, rels)}
             report.pop("ign_f1")

@@ -95,7 +95,8 @@ def _summary(result, quiet: bool) -> None:
         pt, ex = e["pytorch"], e["exported"]
         echo(f"eval data ({e['documents']} documents): max |logit diff| {e['max_abs_logit_diff']:.3g}, pair agreement "
              f"{e['pair_agreement']:.4f}, fact agreement {e['fact_agreement']:.4f}")
-        echo(f"  F1 PyTorch {pt['f1']:.4f} (Ign F1 {pt['ign_f1']:.4f})  exported {ex['f1']:.4f} (Ign F1 {ex['ign_f1']:.4f})  "
+        f1, second = family_of(load_config(Path(result.directory) / CONFIG_FILE)).score_names
+        echo(f"  {f1} PyTorch {pt['f1']:.4f} ({second} {pt['ign_f1']:.4f})  exported {ex['f1']:.4f} ({second} {ex['ign_f1']:.4f})  "
              f"difference {ex['f1'] - pt['f1']:+.4f}")
     for role, c in m["tensorrt"]["compatibility"].items():
         state = "compatible" if c["compatible"] else "NOT compatible: " + "; ".join(c["problems"][:5])

@@ -155,7 +155,7 @@ class Validator:
         return self._ref_eval
 
     def score(self, outputs: list[ParityOutputs]) -> dict:
-        return self.family.score(self.eval_docs, [o.predictions for o in outputs], self.facts).as_dict()
+        return self.family.score(self.model.config, self.eval_docs, [o.predictions for o in outputs], self.facts).as_dict()
 
     def check(self, graphs: Mapping[str, Callable], precision: str, tolerance: float = FP32_TOLERANCE,
               with_eval: bool = True) -> ValidationReport:

@@ -108,6 +108,7 @@ class ModelFamily(ABC):
 
     model_type: ClassVar[str]
     config_class: ClassVar[type]
+    score_names: ClassVar[tuple[str, str]] = ("F1", "Ign F1")  # what `score`'s f1 and ign_f1 are, for reports
     output: ClassVar[str] = "relations"  # what `decode` gives per document: "relations" or "mentions" (Prediction's field)
     min_entities: ClassVar[int] = 0  # entities an input document must have (DocuNet: 2, for one pair)
     max_entities: ClassVar[int | None] = None  # entities a document may have (None: no limit), a memory bound
@@ -167,8 +168,9 @@ class ModelFamily(ABC):
         """Optimizer parameter groups with their learning rates (from the training arguments)."""
 
     @abstractmethod
-    def score(self, docs: Sequence[Any], predictions: Sequence[list], train_facts: set | None = None) -> Any:
-        """The family's metric over labelled documents (a `metrics.Scores`)."""
+    def score(self, config: Any, docs: Sequence[Any], predictions: Sequence[list], train_facts: set | None = None) -> Any:
+        """The family's metric over labelled documents (a `metrics.Scores`: f1 and a second number, named by
+        `score_names`), for a model with this config."""
 
     def report(self, config: Any, docs: Sequence[Any], predictions: Sequence[list], entity_docs: Sequence[Any] | None = None) -> dict | None:
         """Every number the original reports, by name (PL-Marker's relation model: Ent, Rel and Rel+ P/R/F1), or None

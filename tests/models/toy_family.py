@@ -209,7 +209,7 @@ class ToyFamily(ModelFamily):
     def param_groups(self, model, args) -> list[dict]:
         return [{"params": list(model.parameters()), "lr": args.lr_encoder}]
 
-    def score(self, docs, predictions, train_facts=None):
+    def score(self, config, docs, predictions, train_facts=None):
         return score_relations(docs, predictions, train_facts)
 
     def graphs(self, model) -> dict[str, Any]:

@@ -109,7 +109,7 @@ class DocuNetFamily(ModelFamily):
         lrs = {"encoder": args.lr_encoder, "classifier": args.lr_classifier, "unet": args.lr_unet}
         return [{"params": ps, "lr": lrs[k], "name": k} for k, ps in groups.items() if ps]
 
-    def score(self, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
+    def score(self, config: DocuNetConfig, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
         return score_relations(docs, predictions, train_facts)
 
     def calibrate(self, model: DocuNet, featurizer: Featurizer, docs: Sequence[Document]) -> dict:

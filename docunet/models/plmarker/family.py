@@ -58,6 +58,7 @@ class PLMarkerNERFamily(ModelFamily):
     model_type = "plmarker-ner"
     config_class = PLMarkerNERConfig
     output = "mentions"
+    score_names = ("typed F1", "untyped F1")
 
     def build_model(self, config: PLMarkerNERConfig, transformer: nn.Module) -> PLMarkerNER:
         return PLMarkerNER(config, transformer)
@@ -176,7 +177,7 @@ class PLMarkerNERFamily(ModelFamily):
         head = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
         return [{"params": enc, "lr": args.lr_encoder, "name": "encoder"}, {"params": head, "lr": args.lr_classifier, "name": "classifier"}]
 
-    def score(self, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
+    def score(self, config: PLMarkerNERConfig, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
         return span_scores(docs, predictions)
 
     def graphs(self, model: PLMarkerNER) -> dict[str, nn.Module]:

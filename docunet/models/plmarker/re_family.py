@@ -17,7 +17,7 @@ from ...metrics import Scores
 from ...timing import NULL_TIMER
 from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
 from .re_batching import PackedBatch, SubjectBatch, collate_packed, collate_subjects
-from .re_config import KNOWN_SYMMETRIC, PLMarkerREConfig
+from .re_config import PLMarkerREConfig
 from .re_decode import decode_relations, relation_report, relation_scores
 from .re_export_spec import EXPORT_SPEC
 from .re_featurize import DocREFeatures, REFeaturizer
@@ -32,6 +32,7 @@ class PLMarkerREFamily(ModelFamily):
     model_type = "plmarker-re"
     config_class = PLMarkerREConfig
     output = "relations"
+    score_names = ("Rel+ F1", "Rel F1")
     sentence_level = True
 
     def build_model(self, config: PLMarkerREConfig, transformer: nn.Module) -> PLMarkerRE:
@@ -107,11 +108,11 @@ class PLMarkerREFamily(ModelFamily):
         head = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
         return [{"params": enc, "lr": args.lr_encoder, "name": "encoder"}, {"params": head, "lr": args.lr_classifier, "name": "classifier"}]
 
-    def score(self, docs: Sequence[Document], predictions: Sequence[list], train_facts: set | None = None) -> Scores:
-        """Rel+ P/R/F1 (Rel F1 in ign_f1) with the given documents' entities. The contract passes no config: the
-        symmetric relations are the known ones (KNOWN_SYMMETRIC) and those the predictions say are symmetric."""
-        symmetric = set(KNOWN_SYMMETRIC) | {r.label for p in predictions for r in p if getattr(r, "symmetric", False)}
-        return relation_scores(docs, predictions, sorted(symmetric))
+    def score(self, config: PLMarkerREConfig, docs: Sequence[Document], predictions: Sequence[list],
+              train_facts: set | None = None) -> Scores:
+        """Rel+ P/R/F1 (Rel F1 in ign_f1) with the given documents' entities, the model's symmetric relations counted
+        twice as the original counts them."""
+        return relation_scores(docs, predictions, config.symmetric)
 
     def report(self, config: PLMarkerREConfig, docs: Sequence[Document], predictions: Sequence[list],
                entity_docs: Sequence[Document] | None = None) -> dict:

@@ -190,7 +190,7 @@ def test_tiny_model_fits_and_reloads_identically(tokenizer, tmp_path):
     a = predict_documents(reloaded, rfeat, docs[:4])
     b = predict_documents(load_checkpoint(tmp_path / "ckpt")[0], rfeat, docs[:4])
     assert a == b and sum(map(len, a)) >= 10
-    assert FAMILY.score(docs[:4], a).f1 >= 0.9
+    assert FAMILY.score(model.config, docs[:4], a).f1 >= 0.9
 
 
 def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):

@@ -4,6 +4,8 @@ layout's positions and mask; the text-once pass equal to the dense pass; decodin
 scores; a tiny model that fits; the family through the training loop and a checkpoint reload."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import random
 
@@ -252,6 +254,20 @@ def test_scores_count_symmetric_relations_twice():
     predicted_entities = Document("p", gold[0].sents, gold[0].entities[:3] + [[Mention(0, 7, 8, "ORG", "paris")]], None)
     ent = relation_report(gold, preds, ["CONJUNCTION"], [predicted_entities])["ent"]
     assert (ent["correct"], ent["predicted"], ent["gold"]) == (3, 4, 5)
+
+
+def test_family_score_counts_the_models_own_symmetric_relations(tokenizer):
+    """The score used for selection and export validation follows the model's config, not a list of known names:
+    a model that declares "located" symmetric counts its gold fact twice and a reversed prediction of it as right."""
+    gold = [hand_doc()]
+    reversed_located = [[SpanRelation(0, 0, "located", 0.9, sent_id=0, head_span=(7, 8), tail_span=(5, 6), head_type="LOC",
+                                      tail_type="ORG")]]
+    plain, _ = make(tokenizer)
+    s = FAMILY.score(plain.config, gold, reversed_located)
+    assert (s.num_correct, s.num_predicted, s.num_gold) == (0, 1, 4)  # CONJUNCTION twice, employer, located once
+    sym = dataclasses.replace(plain.config, symmetric=["CONJUNCTION", "located"])
+    s = FAMILY.score(sym, gold, reversed_located)
+    assert (s.num_correct, s.num_predicted, s.num_gold) == (2, 2, 5)
 
 
 def test_long_documents_get_windows_that_fit(tokenizer):
