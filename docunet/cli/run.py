@@ -19,6 +19,7 @@ from ..readers import count_records, count_text_records, iter_records, iter_text
 from ..runtime import DEFAULT_BATCH_SIZE, Runtime, write_predictions
 from ..runtime.backends import BACKENDS, INT8_WEIGHTS
 from ..runtime.reader import item_of
+from ..runtime.runtime import apply_settings
 from ..runtime.writer import FORMATS, complete_lines, plural
 from .common import (
     CONTEXT,
@@ -139,11 +140,9 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
     total = count_text_records(input_path) if plain_text else count_records(input_path)
     records = iter_text_records(input_path) if plain_text else iter_records(input_path)
     if engine == "ray":
-        if settings:
-            raise click.UsageError("--setting is not passed to Ray actors yet; use --engine local")
         predictions, name, names, notes = _ray_predictions(records, model_dir, skip, backend, device, precision, int8_weights,
                                                            batch_size, threads, workers, threshold, top_k, grid_fit, address,
-                                                           cpus_per_worker, gpus_per_worker)
+                                                           cpus_per_worker, gpus_per_worker, runtime_settings(settings))
         progress = Progress(None if total is None else max(0, total - skip), name, enabled=not no_progress, per_write=True)
     else:
         rt = Runtime.load(model_dir, backend=backend, device=device, precision=precision, threads=threads or None,
@@ -170,19 +169,33 @@ def main(input_path, model_dir, out_path, overwrite, backend, device, precision,
         sys.exit(1)
 
 
+def _config_of(model_dir: Path):
+    """The config of a checkpoint or export directory."""
+    return load_config(model_dir / (json.loads((model_dir / MANIFEST_FILE).read_text())["config_file"]
+                                    if is_export(model_dir) else CONFIG_FILE))
+
+
 def _ray_predictions(records, model_dir, skip, backend, device, precision, int8_weights, batch_size, threads, workers, threshold,
-                     top_k, grid_fit, address, cpus_per_worker, gpus_per_worker):
+                     top_k, grid_fit, address, cpus_per_worker, gpus_per_worker, load_settings):
     """(predictions, engine name, relation names, notes) of the Ray engine; nothing of Ray is imported before."""
     try:
         from ..scale.ray_engine import RayOptions, predict_on_ray
     except ImportError as exc:
         raise click.UsageError(f"--engine ray needs Ray Data: pip install 'docunet[ray]' ({exc})") from exc
-    config_dir = read_bundle(model_dir).relations if is_pipeline(model_dir) else Path(model_dir)
-    config = load_config(config_dir / (json.loads((config_dir / MANIFEST_FILE).read_text())["config_file"]
-                                       if is_export(config_dir) else CONFIG_FILE))
+    bundle = read_bundle(model_dir) if is_pipeline(model_dir) else None
+    config = _config_of(bundle.relations if bundle else Path(model_dir))
+    try:  # a bad --setting is one error line here, not a failure inside every actor
+        apply_settings(config, load_settings.get("settings", {}), config.model_type)
+        if load_settings.get("ner_settings"):
+            if bundle is None:
+                raise ValueError("ner.* settings apply to a pipeline bundle's entity model; this is a single model: drop the ner. prefix")
+            ner = _config_of(bundle.ner)
+            apply_settings(ner, load_settings["ner_settings"], ner.model_type)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--setting") from exc
     options = RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          threads=threads or None, batch_size=batch_size, backend=backend, device=device, precision=precision,
-                         int8_weights=int8_weights, grid_fit=grid_fit)
+                         int8_weights=int8_weights, grid_fit=grid_fit, load_settings=load_settings)
     records = itertools.islice(records, skip, None)
     predictions = predict_on_ray(str(Path(model_dir).resolve()), records, options, threshold, top_k)  # the writer adds skip
     return predictions, f"ray x{workers}", getattr(config, "relation_names", {}), dict

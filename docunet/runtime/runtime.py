@@ -66,20 +66,7 @@ class Runtime:
                 raise ValueError(f"grid_fit does not apply to {self.family.model_type} models")
             self.config = dataclasses.replace(self.config, grid_fit=int(grid_fit))
         if settings:
-            allowed = getattr(self.config, "serving_settings", ())
-            unknown = sorted(set(settings) - set(allowed))
-            if unknown:
-                raise ValueError(f"{', '.join(unknown)}: not a serving setting of {self.family.model_type} models "
-                                 f"(those are: {', '.join(allowed) or 'none'})")
-            for key, value in settings.items():
-                current = getattr(self.config, key)
-                kind = bool if isinstance(current, bool) else (int, float) if isinstance(current, (int, float)) else type(current)
-                if not isinstance(value, kind) or (kind != bool and isinstance(value, bool)):
-                    raise ValueError(f"setting {key}: expected {'true or false' if kind is bool else 'a number'}, got {value!r}")
-            try:
-                self.config = dataclasses.replace(self.config, **settings)
-            except ValueError as exc:
-                raise ValueError(f"settings {settings}: {exc}") from exc
+            self.config = apply_settings(self.config, settings, self.family.model_type)
         self.featurizer = backend.featurizer
         self._noted: set[str] = set()
         self.on_note: Callable[[str], None] = lambda message: warnings.warn(message, InputWarning, stacklevel=2)
@@ -277,6 +264,25 @@ class Runtime:
                     yield from started.popleft()()
             while started:
                 yield from started.popleft()()
+
+
+def apply_settings(config: Any, settings: dict[str, Any], model_type: str) -> Any:
+    """`config` with serve-time `settings` (the config's `serving_settings` only, each of its field's kind), or a
+    ValueError naming the setting: checked where a model is loaded and, for remote workers, before they start."""
+    allowed = getattr(config, "serving_settings", ())
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a serving setting of {model_type} models "
+                         f"(those are: {', '.join(allowed) or 'none'})")
+    for key, value in settings.items():
+        current = getattr(config, key)
+        kind = bool if isinstance(current, bool) else (int, float) if isinstance(current, (int, float)) else type(current)
+        if not isinstance(value, kind) or (kind != bool and isinstance(value, bool)):
+            raise ValueError(f"setting {key}: expected {'true or false' if kind is bool else 'a number'}, got {value!r}")
+    try:
+        return dataclasses.replace(config, **settings)
+    except ValueError as exc:
+        raise ValueError(f"settings {settings}: {exc}") from exc
 
 
 class InputWarning(UserWarning):

@@ -20,7 +20,7 @@ import logging
 import os
 import pickle
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import ray
@@ -46,6 +46,8 @@ class RayOptions:
     precision: str | None = None  # None: auto under the auto backend, fp32 for the torch backend (load_backend)
     int8_weights: str = "auto"  # which int8 weights an onnxruntime backend serves (served_int8_bits)
     grid_fit: int | None = None
+    # serve-time model settings, as Runtime.load takes them: {"settings": {...}, "ner_settings": {...}} (--setting)
+    load_settings: dict = field(default_factory=dict)
     # fault-tolerance tests: a flag-file path; the first actor call that creates it kills its own process
     die_once: str | None = None
 
@@ -55,7 +57,8 @@ class _Predictor:
 
     def __init__(self, model_dir: str, options: RayOptions, threads: int, threshold, top_k):
         self.rt = Runtime.load(model_dir, backend=options.backend, device=options.device, precision=options.precision,
-                               threads=threads, grid_fit=options.grid_fit, int8_weights=options.int8_weights)
+                               threads=threads, grid_fit=options.grid_fit, int8_weights=options.int8_weights,
+                               **options.load_settings)
         self.rt.prefetch = False  # one chunk per call: nothing to read ahead
         self.batch_size, self.threshold, self.top_k = options.batch_size, threshold, top_k
         self.die_once = options.die_once

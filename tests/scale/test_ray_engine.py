@@ -119,3 +119,27 @@ def test_a_chunk_that_raises_becomes_error_records(setup):
     out = pickle.loads(actor({"chunk": [pickle.dumps(list(enumerate(records, 10)))]})["chunk"][0])
     assert [p.index for p in out] == [10, 11, 12, 13, 14]
     assert all(p.error == f"{r.source}: batch failed: out of memory" for p, r in zip(out, records))
+
+
+def test_serving_settings_reach_the_ray_actors(tmp_path, tokenizer):
+    """--setting (here an entity model's prune ratio) is applied inside every actor: the same lines as the local
+    engine with the same setting, and a setting the model does not have is the same clear error."""
+    from tests.models.plmarker.test_plmarker import make as make_ner
+
+    model, _ = make_ner(tokenizer, seed=6)
+    ckpt = save_checkpoint(model, tokenizer, tmp_path / "ner")
+    texts = ["Alice works for Acme in Paris.", "Bob works for Initech in Oslo. Carol works for Globex.", "Dave ."] * 3
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    common = [data, "--model", ckpt, "--backend", "torch", "--no-progress", "--threads", "1"]
+    outs = {}
+    for ratio in ("0", "0.2"):
+        for engine in ("local", "ray"):
+            out = tmp_path / f"{engine}-{ratio}.jsonl"
+            run([*common, "--setting", f"prune_ratio={ratio}", "--engine", engine, "--workers", "2" if engine == "ray" else "1",
+                 "--out", out], ok=(0,))
+            outs[engine, ratio] = out.read_bytes()
+    assert outs["local", "0"] == outs["ray", "0"] and outs["local", "0.2"] == outs["ray", "0.2"]
+    assert outs["ray", "0"] != outs["ray", "0.2"]  # the setting did reach the model: fewer candidate spans scored
+    res = CliRunner().invoke(run_main, [str(a) for a in [*common, "--setting", "top_k=3", "--engine", "ray", "--out", tmp_path / "x"]])
+    assert res.exit_code != 0 and "top_k" in res.output and "Traceback" not in res.output
