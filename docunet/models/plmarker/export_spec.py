@@ -11,15 +11,30 @@ import torch
 from ...documents import Document, Mention
 from ...engines.tensorrt import buckets
 from ..base import ExportSpec, Fp16Policy, GraphSpec
-from .config import PLMarkerNERConfig
+from .config import MarkerEncoderSettings, PLMarkerNERConfig
 from .featurize import NUM_SHAPES, DocSpanFeatures, SpanFeaturizer
 
 SPAN_INPUTS = ("span_first", "span_last", "span_shape")
 W_EX, L_EX, K_EX = 2, 11, 3  # example windows, text length, spans
 
 
-def _layers(cfg: PLMarkerNERConfig) -> int:
+def state_layers(cfg: MarkerEncoderSettings) -> int:
+    """Hidden-state layers the text graph hands the marker graphs: the embeddings and every encoder layer."""
     return int(cfg.encoder_config["num_hidden_layers"]) + 1
+
+
+def marker_profiles(cfg: MarkerEncoderSettings, settings) -> list[tuple[str, dict, dict, dict]]:
+    """TensorRT profile shapes shared by the PL-Marker graphs, one per text-length bucket: its name and, for "min",
+    "opt" and "max", the [windows, length] of a text input, the [windows, layers, length, hidden] of the cached text
+    states, and the [windows, K] of a marker input (up to K markers per call)."""
+    out = []
+    for lo, hi in buckets(tuple(b for b in (128, 256) if b < cfg.text_window), cfg.text_window):
+        n = (1, min(settings.opt_windows, settings.max_windows), settings.max_windows)
+        text = {k: [n[i], v] for i, (k, v) in enumerate(zip(("min", "opt", "max"), (lo, hi, hi)))}
+        states = {key: [v[0], state_layers(cfg), v[1], cfg.hidden_size] for key, v in text.items()}
+        markers = {key: [n[i], s] for i, (key, s) in enumerate(zip(("min", "opt", "max"), (1, cfg.max_pair_length, cfg.max_pair_length)))}
+        out.append((f"text {lo}-{hi}", text, states, markers))
+    return out
 
 
 def text_example(cfg: PLMarkerNERConfig) -> tuple[torch.Tensor, ...]:
@@ -32,7 +47,7 @@ def text_example(cfg: PLMarkerNERConfig) -> tuple[torch.Tensor, ...]:
 
 def spans_example(cfg: PLMarkerNERConfig) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(0)
-    states = torch.randn(W_EX, _layers(cfg), L_EX, cfg.hidden_size, generator=g)
+    states = torch.randn(W_EX, state_layers(cfg), L_EX, cfg.hidden_size, generator=g)
     mask = torch.ones(W_EX, L_EX, dtype=torch.int32)
     mask[1, 7:] = 0
     first = torch.randint(1, 6, (W_EX, K_EX), generator=g, dtype=torch.int32)
@@ -58,15 +73,10 @@ SPANS = GraphSpec(
 def trt_profiles(cfg: PLMarkerNERConfig, settings) -> dict[str, list[dict]]:
     """Text and span graph profiles per text-length bucket; spans up to K per call."""
     text, spans = [], []
-    for lo, hi in buckets(tuple(b for b in (128, 256) if b < cfg.text_window), cfg.text_window):
-        n = (1, min(settings.opt_windows, settings.max_windows), settings.max_windows)
-        shape = {k: [n[i], v] for i, (k, v) in enumerate(zip(("min", "opt", "max"), (lo, hi, hi)))}
-        text.append({"name": f"text {lo}-{hi}", "inputs": {"input_ids": shape, "attention_mask": dict(shape)}})
-        k = {key: [n[i], s] for i, (key, s) in enumerate(zip(("min", "opt", "max"), (1, cfg.max_pair_length, cfg.max_pair_length)))}
-        spans.append({"name": f"text {lo}-{hi}", "inputs": {
-            "states": {key: [v[0], _layers(cfg), v[1], cfg.hidden_size] for key, v in shape.items()},
-            "attention_mask": dict(shape), "span_first": k, "span_last": dict(k),
-            "span_shape": {key: v + [4] for key, v in k.items()}}})
+    for name, shape, states, k in marker_profiles(cfg, settings):
+        text.append({"name": name, "inputs": {"input_ids": shape, "attention_mask": dict(shape)}})
+        spans.append({"name": name, "inputs": {"states": states, "attention_mask": dict(shape), "span_first": k,
+                                               "span_last": dict(k), "span_shape": {key: v + [4] for key, v in k.items()}}})
     return {"text": text, "spans": spans}
 
 

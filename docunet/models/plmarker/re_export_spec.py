@@ -10,8 +10,8 @@ import random
 import torch
 
 from ...documents import Document, Mention
-from ...engines.tensorrt import buckets
 from ..base import ExportSpec, Fp16Policy, GraphSpec
+from .export_spec import state_layers, marker_profiles
 from .re_config import PLMarkerREConfig
 from .re_featurize import DocREFeatures, REFeaturizer
 
@@ -19,8 +19,6 @@ OBJECT_INPUTS = ("obj_first", "obj_last", "obj_markers")
 N_EX, L_EX, K_EX = 2, 11, 3  # example subjects, text length, objects
 
 
-def _layers(cfg: PLMarkerREConfig) -> int:
-    return int(cfg.encoder_config["num_hidden_layers"]) + 1
 
 
 def _mask() -> torch.Tensor:
@@ -37,7 +35,7 @@ def text_example(cfg: PLMarkerREConfig) -> tuple[torch.Tensor, ...]:
 
 def objects_example(cfg: PLMarkerREConfig) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(0)
-    states = torch.randn(N_EX, _layers(cfg), L_EX, cfg.hidden_size, generator=g)
+    states = torch.randn(N_EX, state_layers(cfg), L_EX, cfg.hidden_size, generator=g)
     sub_pos = torch.tensor([[2, 4], [1, 5]], dtype=torch.int32)
     first = torch.randint(1, 6, (N_EX, K_EX), generator=g, dtype=torch.int32)
     last = first + torch.randint(0, 2, (N_EX, K_EX), generator=g, dtype=torch.int32)
@@ -66,14 +64,10 @@ def trt_profiles(cfg: PLMarkerREConfig, settings) -> dict[str, list[dict]]:
     """Text and object graph profiles per text-length bucket (subjects up to settings.max_windows per call); objects
     up to K per call."""
     text, objects = [], []
-    for lo, hi in buckets(tuple(b for b in (128, 256) if b < cfg.text_window), cfg.text_window):
-        n = (1, min(settings.opt_windows, settings.max_windows), settings.max_windows)
-        shape = {k: [n[i], v] for i, (k, v) in enumerate(zip(("min", "opt", "max"), (lo, hi, hi)))}
-        text.append({"name": f"text {lo}-{hi}", "inputs": {"input_ids": shape, "attention_mask": dict(shape)}})
-        k = {key: [n[i], s] for i, (key, s) in enumerate(zip(("min", "opt", "max"), (1, cfg.max_pair_length, cfg.max_pair_length)))}
-        objects.append({"name": f"text {lo}-{hi}", "inputs": {
-            "states": {key: [v[0], _layers(cfg), v[1], cfg.hidden_size] for key, v in shape.items()},
-            "attention_mask": dict(shape), "sub_pos": {key: [v[0], 2] for key, v in shape.items()},
+    for name, shape, states, k in marker_profiles(cfg, settings):
+        text.append({"name": name, "inputs": {"input_ids": shape, "attention_mask": dict(shape)}})
+        objects.append({"name": name, "inputs": {
+            "states": states, "attention_mask": dict(shape), "sub_pos": {key: [v[0], 2] for key, v in shape.items()},
             "obj_first": k, "obj_last": dict(k), "obj_markers": {key: v + [2] for key, v in k.items()}}})
     return {"text": text, "objects": objects}
 
