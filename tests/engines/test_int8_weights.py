@@ -19,6 +19,7 @@ from docunet.engines.int8_weights import (  # noqa: E402
     open_7bit,
     requantize_to_7bit,
 )
+from docunet.engines.cpu import cpu_info  # noqa: E402
 from docunet.engines.onnxruntime import OrtGraph  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -118,7 +119,10 @@ def test_requantized_outputs_stay_as_close_to_fp32_as_a_7bit_export(graphs):
     err = {name: float(np.sqrt(np.mean((y - fp32) ** 2))) for name, y in
            (("requantized", requantized), ("seven", seven), ("eight", eight))}
     assert err["requantized"] <= 1.25 * err["seven"], err
-    assert err["eight"] < err["seven"], err  # 8-bit weights are the accurate ones where they do not saturate
+    if cpu_info().int8_weight_bits == 8 or graphs["kind"] == "dynamic":
+        assert err["eight"] < err["seven"], err  # 8-bit weights are the accurate ones where they do not saturate
+    else:  # x86 without VNNI: the static u8 x s8 kernel saturates int16 with 8-bit weights, why 7 bits are served there
+        assert err["requantized"] < err["eight"], err
     assert not np.array_equal(requantized, eight)
     # against the 7-bit export: one step apart in 1/8 of the weights, a variance of 1/8 step^2, so 1.22x
     # the RMS of one rounding (1/12 step^2)
