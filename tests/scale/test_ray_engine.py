@@ -143,3 +143,30 @@ def test_serving_settings_reach_the_ray_actors(tmp_path, tokenizer):
     assert outs["ray", "0"] != outs["ray", "0.2"]  # the setting did reach the model: fewer candidate spans scored
     res = CliRunner().invoke(run_main, [str(a) for a in [*common, "--setting", "top_k=3", "--engine", "ray", "--out", tmp_path / "x"]])
     assert res.exit_code != 0 and "top_k" in res.output and "Traceback" not in res.output
+
+
+def test_a_sentence_relation_bundle_runs_on_ray_like_locally(tmp_path, tokenizer):
+    """PL-Marker's NER + relation bundle (no coreference) on text lines and a SciERC line: Ray's output is the local
+    engine's, byte for byte."""
+    from docunet.pipeline.bundle import write_bundle
+    from tests.models.plmarker.test_plmarker import make as make_ner
+    from tests.models.plmarker.test_relations import make as make_re
+    from tests.models.plmarker.test_relations import re_doc, to_dygie
+
+    bundle = tmp_path / "bundle"
+    ner, _ = make_ner(tokenizer, seed=3, max_pair_length=16, max_seq_length=64)
+    rel, _ = make_re(tokenizer, seed=2)
+    save_checkpoint(ner, tokenizer, bundle / "ner")
+    save_checkpoint(rel, tokenizer, bundle / "relations")
+    write_bundle(bundle, coref=None)
+    lines = [{"text": "Alice and Bob works for Acme. Carol was born in Paris."}, {"text": "the company globex is in oslo ."},
+             to_dygie(re_doc(random.Random(5), "sci")), {"text": ""}] * 2
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    common = [data, "--model", bundle, "--backend", "torch", "--no-progress", "--threads", "1", "--batch-size", "2"]
+    run([*common, "--out", tmp_path / "local.jsonl"])
+    run([*common, "--out", tmp_path / "ray.jsonl", "--engine", "ray", "--workers", "2"])
+    local = (tmp_path / "local.jsonl").read_bytes()
+    assert local == (tmp_path / "ray.jsonl").read_bytes()
+    recs = [json.loads(x) for x in local.decode().splitlines()]
+    assert len(recs) == len(lines) and sum(len(r.get("relations", [])) for r in recs) > 0
