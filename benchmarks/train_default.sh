@@ -30,5 +30,6 @@ docunet-train --encoder "$ENC" --train "$TRAIN" --dev "$DEV" --out "$OUT/relatio
   --epochs 10 --stop-after 8 --seed 66 --threads "${REL_THREADS:-2}" --keep-last --quiet --overwrite \
   > "$OUT/relations.log" 2>&1
 wait "$NER_PID"
-docunet-export --ner "$OUT/ner" --checkpoint "$OUT/relations" --out "$OUT/bundle" --precision int8 --int8-head --int8-embedding-bits "${EMB_BITS:-4}" --sample-data "$D[400:416]"
+docunet-export --ner "$OUT/ner" --checkpoint "$OUT/relations" --out "$OUT/bundle" --precision int8 --int8-head --int8-embedding-bits "${EMB_BITS:-4}" --sample-data "$D[400:416]" \
+  --setting ner.prior_correction=0.25
 echo "bundle: $OUT/bundle ($(du -sh "$OUT/bundle" | cut -f1))"

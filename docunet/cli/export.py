@@ -17,7 +17,8 @@ from ..export.exporter import PRECISIONS
 from ..coref.rules import DEFAULT_RULES
 from ..models import family_of, load_config
 from ..pipeline.bundle import write_bundle
-from .common import CONTEXT, Command, InputType, ModelDirType, clean_errors, default_of
+from ..runtime.runtime import apply_settings
+from .common import CONTEXT, Command, InputType, ModelDirType, SettingType, clean_errors, default_of, runtime_settings
 
 E = functools.partial(default_of, ExportOptions)
 TRT = functools.partial(default_of, TrtSettings)
@@ -144,11 +145,14 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--workspace-gb", type=click.FloatRange(0, min_open=True), default=TRT("workspace_gb"), help="TensorRT: builder workspace.")
 @click.option("--timing-cache", type=click.Path(path_type=Path), default=None, help="TensorRT: timing cache file (default OUT/tensorrt/timing.cache).")
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
+@click.option("--setting", "setting_pairs", type=SettingType(), multiple=True,
+              help="ner.KEY=VALUE, repeatable, with --ner: a serve-time setting of the entity model recorded in the bundle's "
+                   "pipeline.json (e.g. ner.prior_correction=0.25); docunet-run --setting still overrides it.")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
 @clean_errors
 def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_bits, int8_embedding_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
          tolerance, fp32_from, tensorrt, seq_buckets, doc_buckets, max_windows, max_docs, max_grid, workspace_gb,
-         timing_cache, tf32, quiet):
+         timing_cache, tf32, setting_pairs, quiet):
     """Export a checkpoint as ONNX graphs (DocuNet: encoder.onnx + head.onnx; PL-Marker NER: text.onnx + spans.onnx; PL-Marker
     relations: text.onnx + objects.onnx), validate them against PyTorch and write manifest.json; with --ner, a pipeline
     bundle of an entity and a relation model (no coreference step for a sentence-level relation model, plmarker-re)."""
@@ -171,15 +175,26 @@ def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_
     parts = [(checkpoint, out_dir)] if ner_checkpoint is None else [(ner_checkpoint, out_dir / "ner"), (checkpoint, out_dir / "relations")]
     relations = family_of(load_config(Path(checkpoint) / CONFIG_FILE))
     if ner_checkpoint is not None:
-        if load_config(Path(ner_checkpoint) / CONFIG_FILE).model_type != "plmarker-ner":
+        ner_config = load_config(Path(ner_checkpoint) / CONFIG_FILE)
+        if ner_config.model_type != "plmarker-ner":
             raise click.BadParameter(f"{ner_checkpoint}: is not a plmarker-ner checkpoint", param_hint="--ner")
         if relations.output != "relations":
             raise click.BadParameter(f"{checkpoint}: is a {relations.model_type} checkpoint; a bundle's --checkpoint is a relation "
                                      "model (docunet or plmarker-re)", param_hint="--checkpoint")
+    keywords = runtime_settings(setting_pairs)
+    ner_settings = keywords.pop("ner_settings", {})
+    if keywords or (ner_settings and ner_checkpoint is None):
+        raise click.BadParameter("export records only a bundle's entity-model settings: ner.KEY=VALUE with --ner",
+                                 param_hint="--setting")
+    if ner_settings:  # checked before minutes of export, as docunet-run would check them
+        try:
+            apply_settings(ner_config, ner_settings, ner_config.model_type)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--setting") from exc
     for part_checkpoint, part_out in parts:
         _export_one(part_checkpoint, part_out, options, steps, quiet)
     if ner_checkpoint is not None:
-        write_bundle(out_dir, coref=None if relations.sentence_level else DEFAULT_RULES)
+        write_bundle(out_dir, coref=None if relations.sentence_level else DEFAULT_RULES, ner_settings=ner_settings)
         click.echo(f"pipeline bundle: {out_dir} (ner/, relations/, pipeline.json); serve it with docunet-run --model {out_dir}")
 
 

@@ -1,13 +1,15 @@
 """A pipeline bundle on disk: one directory with an entity model (`ner/`), a relation model (`relations/`),
 each a checkpoint or an export with its own manifest, and `pipeline.json` saying which is which, the
 coreference settings (method "none" for a sentence-level relation model, which takes every mention as an entity of
-its own) and the hashes of both models' manifests or configs (so a swapped model is caught)."""
+its own), the entity model's serve-time settings chosen for the bundle (`settings.ner`, e.g. its decoding's
+prior_correction; a caller's own settings override them) and the hashes of both models' manifests or configs (so a
+swapped model is caught)."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_checkpoint, is_export
@@ -29,6 +31,7 @@ class Bundle:
     ner: Path
     relations: Path
     coref: CorefRules | None  # None: no coreference (every mention an entity of its own)
+    ner_settings: dict = field(default_factory=dict)  # serve-time settings of the entity model (Runtime settings=)
 
 
 def is_pipeline(path: str | Path) -> bool:
@@ -41,9 +44,10 @@ def _fingerprint(model_dir: Path) -> str:
     return hashlib.sha256(f.read_bytes()).hexdigest()
 
 
-def write_bundle(out_dir: Path, coref: CorefRules | None = DEFAULT_RULES, extra: dict | None = None) -> Path:
+def write_bundle(out_dir: Path, coref: CorefRules | None = DEFAULT_RULES, extra: dict | None = None,
+                 ner_settings: dict | None = None) -> Path:
     """Write `pipeline.json` for the models already in out_dir/ner and out_dir/relations; `coref` None: no
-    coreference step (a sentence-level relation model)."""
+    coreference step (a sentence-level relation model); `ner_settings`: the entity model's serve-time settings."""
     parts = {}
     for part in PARTS:
         d = out_dir / part
@@ -51,7 +55,8 @@ def write_bundle(out_dir: Path, coref: CorefRules | None = DEFAULT_RULES, extra:
             raise BundleError(f"{d}: not a checkpoint or export directory ({part} model of the pipeline)")
         parts[part] = {"path": part, "kind": "export" if is_export(d) else "checkpoint", "sha256": _fingerprint(d)}
     method = {"method": "none"} if coref is None else {"method": "rules", "rules": dataclasses.asdict(coref)}
-    manifest = {"format": FORMAT, "version": VERSION, **parts, "coref": method, **(extra or {})}
+    settings = {"settings": {"ner": dict(ner_settings)}} if ner_settings else {}
+    manifest = {"format": FORMAT, "version": VERSION, **parts, "coref": method, **settings, **(extra or {})}
     (out_dir / PIPELINE_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out_dir
 
@@ -76,13 +81,17 @@ def read_bundle(path: str | Path) -> Bundle:
         if entry.get("sha256") and entry["sha256"] != _fingerprint(d):
             raise BundleError(f"{f}: the {part} model in {d} is not the one this bundle was made with (field {part}.sha256)")
         dirs[part] = d
+    settings = manifest.get("settings", {})
+    if not isinstance(settings, dict) or not isinstance(settings.get("ner", {}), dict) or set(settings) - {"ner"}:
+        raise BundleError(f"{f}: field settings must be {{\"ner\": {{KEY: VALUE, ...}}}}, not {settings!r}")
+    ner_settings = dict(settings.get("ner", {}))
     coref = manifest.get("coref", {})
     if coref.get("method", "rules") == "none":
-        return Bundle(directory, dirs["ner"], dirs["relations"], None)
+        return Bundle(directory, dirs["ner"], dirs["relations"], None, ner_settings)
     if coref.get("method", "rules") != "rules":
         raise BundleError(f"{f}: coreference method {coref.get('method')!r} is not known (field coref.method)")
     try:
         rules = CorefRules(**{k: tuple(v) if isinstance(v, list) else v for k, v in coref.get("rules", {}).items()})
     except TypeError as exc:
         raise BundleError(f"{f}: field coref.rules: {exc}") from exc
-    return Bundle(directory, dirs["ner"], dirs["relations"], rules)
+    return Bundle(directory, dirs["ner"], dirs["relations"], rules, ner_settings)

@@ -78,9 +78,10 @@ class Pipeline:
     @classmethod
     def load(cls, bundle_dir, runtime_cls, **options: Any) -> "Pipeline":
         """Both models of a bundle (docunet.pipeline.bundle) with the same serving options; `grid_fit` and
-        `settings` apply to the relation model, `ner_settings` (e.g. {"prune_ratio": 0.3}) to the entity model."""
+        `settings` apply to the relation model, `ner_settings` (e.g. {"prune_ratio": 0.3}) to the entity model, over
+        the bundle's own entity-model settings (pipeline.json, `settings.ner`)."""
         bundle = read_bundle(bundle_dir)
-        ner_settings = options.pop("ner_settings", None)
+        ner_settings = {**bundle.ner_settings, **(options.pop("ner_settings", None) or {})} or None
         ner_options = {k: v for k, v in options.items() if k not in ("grid_fit", "settings")}
         return cls(runtime_cls.load(bundle.ner, settings=ner_settings, **ner_options), runtime_cls.load(bundle.relations, **options),
                    bundle.coref)

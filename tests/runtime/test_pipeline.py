@@ -151,6 +151,34 @@ def test_serving_settings_reach_the_right_model_and_are_checked(bundles):
         Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", ner_settings={"prune_ratio": 0.3})
 
 
+def test_bundle_carries_entity_model_settings_that_callers_override(bundles, tmp_path):
+    from docunet.cli.export import main as export_main
+
+    tuned = tmp_path / "tuned"
+    shutil.copytree(bundles / "ckpt-bundle", tuned)
+    write_bundle(tuned, ner_settings={"prior_correction": 0.25, "prune_ratio": 0.5})
+    assert read_bundle(tuned).ner_settings == {"prior_correction": 0.25, "prune_ratio": 0.5}
+    rt = Runtime.load(tuned, backend="torch", ner_settings={"prune_ratio": 0.3})
+    assert (rt.ner.config.prior_correction, rt.ner.config.prune_ratio) == (0.25, 0.3)
+    assert Runtime.load(bundles / "ckpt-bundle", backend="torch").ner.config.prior_correction == 1.0
+    manifest = json.loads((tuned / "pipeline.json").read_text())
+    manifest["settings"] = {"relations": {"grid_fit": 4}}
+    (tuned / "pipeline.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"pipeline.json: field settings must be"):
+        read_bundle(tuned)
+    manifest["settings"] = {"ner": {"prior_correction": "high"}}
+    (tuned / "pipeline.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="setting prior_correction: expected a number"):
+        Runtime.load(tuned, backend="torch")
+    # docunet-export checks a setting before it exports anything
+    for bad, message in ((["--setting", "ner.bogus=1"], "bogus: not a serving setting of plmarker-ner"),
+                         (["--setting", "prune_ratio=0.3"], "export records only a bundle's entity-model settings"),
+                         (["--setting", "ner.prior_correction=-1"], "prior_correction must be >= 0")):
+        res = CliRunner().invoke(export_main, ["--checkpoint", str(bundles / "rel-ckpt"), "--ner", str(bundles / "ner-ckpt"),
+                                               "--out", str(tmp_path / "never"), "--quiet", *bad])
+        assert res.exit_code == 2 and message in res.output and not (tmp_path / "never").exists(), res.output
+
+
 def test_docred_documents_out_read_back_and_train_on(bundles, tmp_path):
     """--format docred-docs: one DocRED document per input line (errors keep their line), readable by every
     command: what a user corrects by hand and trains on."""

@@ -128,11 +128,12 @@ class PLMarkerNERFamily(ModelFamily):
                top_k: int | None = None) -> list[list]:
         """Softmax over types + none; the best non-none label of each span, then greedy overlap removal.
         `threshold` (optional) is a minimum probability. A model trained on a fraction r of the non-entity spans
-        saw "none" r times as often as it occurs: its none-logit gets log(1 / r) back (prior correction)."""
+        saw "none" r times as often as it occurs: its none-logit gets config.prior_correction x log(1 / r) back (the
+        prior correction; 1 is Bayes', less favours recall)."""
         logits = raw.float()
-        if config.train_negative_ratio < 1.0:
+        if config.train_negative_ratio < 1.0 and config.prior_correction:
             logits = logits.clone()
-            logits[..., 0] += math.log(1.0 / config.train_negative_ratio)
+            logits[..., 0] += config.prior_correction * math.log(1.0 / config.train_negative_ratio)
         probs = logits.softmax(-1)
         best, label = probs[..., 1:].max(-1)  # the best entity type of each span
         keep = batch.span_mask & (label + 1 == probs.argmax(-1)) & (best >= (threshold or 0.0))

@@ -93,7 +93,6 @@ class MarkerPass(nn.Module):
         K = M // 2
         text_valid = attention_mask > 0
         partner = torch.cat([torch.arange(K, 2 * K), torch.arange(0, K)]).to(m.device)  # start j <-> end j
-        neg = torch.finfo(states.dtype).min
         for i, layer in enumerate(self.transformer.encoder.layer):
             h = states[:, i]
             att = layer.attention.self
@@ -106,7 +105,8 @@ class MarkerPass(nn.Module):
             k_t, v_t = heads(att.key(h)), heads(att.value(h))
             scale = getattr(att, "scaling", dh ** -0.5)
             s_text = (q @ k_t.transpose(-1, -2)) * scale  # [W, H, 2K, L]
-            s_text = s_text.masked_fill(~text_valid[:, None, None, :], neg)
+            # the scores' own dtype: under bf16 autocast they are bf16 while the cached states may be fp32
+            s_text = s_text.masked_fill(~text_valid[:, None, None, :], torch.finfo(s_text.dtype).min)
             s_self = (q * k_m).sum(-1, keepdim=True) * scale  # [W, H, 2K, 1]
             s_partner = (q * k_m[:, :, partner]).sum(-1, keepdim=True) * scale
             p = torch.cat([s_text, s_self, s_partner], -1).softmax(-1)  # no attention dropout here: it cost 15% of a step

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from docunet.checkpoint import encoder_config_dict, load_checkpoint
+from docunet.checkpoint import encoder_config_dict, load_checkpoint, save_checkpoint
 from docunet.documents import DataError, Document, Mention
 from docunet.inference import predict_documents
 from docunet.models import get_family
@@ -153,6 +153,32 @@ def test_pruning_keeps_the_best_boundary_scores(tokenizer):
     assert torch.allclose(everything[b.span_mask], unpruned[b.span_mask], atol=1e-6)
 
 
+def test_prior_correction_moves_the_none_logit_by_its_share_of_log_1_over_r(tokenizer):
+    """A model trained on r = 0.2 of the non-entity spans: decoding adds prior_correction x log 5 to "none". Hand-set
+    logits: a span whose best type beats "none" by 1.0 is kept with no correction, dropped with the full one
+    (log 5 = 1.61), kept at a quarter (0.40)."""
+    import dataclasses
+    import math
+
+    _, feat = make(tokenizer, max_span_width=1, train_negative_ratio=0.2)
+    b = FAMILY.collate(feat, feat([ner_doc(random.Random(0), "d", n_sents=1)]))
+    raw = torch.full((*b.span_mask.shape, 1 + len(TYPES)), -5.0)
+    raw[..., 0] = 0.0
+    raw[0, 0, 1] = 1.0  # the first candidate (word 0): PER by a margin of 1.0 over "none"
+    raw[0, 3, 2] = 2.0  # word 3: ORG by 2.0, kept under every correction here
+    cfg = feat.config
+    found = {}
+    for share in (0.0, 0.25, 1.0):
+        (spans,) = FAMILY.decode(b, raw, dataclasses.replace(cfg, prior_correction=share))
+        found[share] = sorted((s.start, s.type) for s in spans)
+    assert found[0.0] == found[0.25] == [(0, "PER"), (3, "ORG")] and found[1.0] == [(3, "ORG")]
+    p = 1 / (1 + math.exp(-1.0 + 0.25 * math.log(5)) + 2 * math.exp(-6.0))  # softmax of the PER span, by hand
+    (spans,) = FAMILY.decode(b, raw, dataclasses.replace(cfg, prior_correction=0.25))
+    assert abs(next(s.score for s in spans if s.start == 0) - p) < 1e-6
+    with pytest.raises(ValueError, match="prior_correction must be >= 0"):
+        dataclasses.replace(cfg, prior_correction=-1.0)
+
+
 def test_decoding_flat_and_nested():
     cands = [(0.9, 0, 0, 3, 1), (0.8, 0, 1, 2, 2), (0.7, 0, 2, 4, 1), (0.6, 0, 5, 6, 0), (0.5, 1, 0, 3, 1)]
     flat = select_spans(cands, nested=False)
@@ -195,7 +221,6 @@ def test_tiny_model_fits_and_reloads_identically(tokenizer, tmp_path):
 
 def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):
     pytest.importorskip("onnxruntime")
-    from docunet.checkpoint import save_checkpoint
     from docunet.export import ExportOptions, export_checkpoint
     from docunet.runtime import Runtime
 
@@ -219,12 +244,35 @@ def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):
     assert [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in got] == [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in ref]
 
 
+def test_bf16_serving_runs_and_finds_what_fp32_finds(tokenizer, tmp_path):
+    """torch's bf16 autocast (what precision "auto" picks on CPUs with AMX): the marker pass masks its bf16 scores
+    with a bf16-sized minimum (an fp32 one overflows), and a model that fits its data finds the same spans."""
+    from docunet.runtime import Runtime
+
+    model, feat = make(tokenizer, seed=3)
+    docs = [ner_doc(random.Random(i), f"d{i}") for i in range(4)]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        loss, _ = FAMILY.loss(model, FAMILY.collate(feat, feat(docs)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ckpt = save_checkpoint(model.eval(), tokenizer, tmp_path / "ckpt")
+    spans = {}
+    for precision in ("fp32", "bf16"):
+        preds = list(Runtime.load(ckpt, backend="torch", precision=precision).predict(docs))
+        assert all(p.error is None for p in preds), [p.error for p in preds]
+        spans[precision] = [sorted((s.sent_id, s.start, s.end, s.type) for s in p.mentions) for p in preds]
+    gold = [sorted((m.sent_id, m.start, m.end, m.type) for e in d.entities for m in e) for d in docs]
+    assert spans["fp32"] == gold and spans["bf16"] == gold
+
+
 def test_eval_and_run_commands_read_the_family_from_the_checkpoint(tokenizer, tmp_path):
     """docunet-eval reports typed, untyped and per-type span scores; docunet-run writes mentions; documents
     without entities are fine inputs for an entity model."""
     from click.testing import CliRunner
 
-    from docunet.checkpoint import save_checkpoint
     from docunet.cli.evaluate import main as eval_main
     from docunet.cli.run import main as run_main
     from tests.conftest import to_docred
@@ -254,7 +302,6 @@ def test_run_reads_text_and_writes_character_offsets(tokenizer, tmp_path):
     offsets point into the input text exactly; a bad line is one error line, never a lost one."""
     from click.testing import CliRunner
 
-    from docunet.checkpoint import save_checkpoint
     from docunet.cli.run import main as run_main
 
     model, _ = make(tokenizer, seed=6)
