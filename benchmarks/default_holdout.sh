@@ -14,14 +14,7 @@ D=$DATA/redocred/dev_revised.json
 OUT=benchmarks/results/default-model/holdout
 mkdir -p "$OUT"
 # the fp32 checkpoints as a pipeline bundle with the same coreference rules and entity-model settings
-rm -rf "$RUN/checkpoint-bundle" && mkdir -p "$RUN/checkpoint-bundle"
-cp -r "$RUN/ner" "$RUN/checkpoint-bundle/ner" && cp -r "$RUN/relations" "$RUN/checkpoint-bundle/relations"
-python - "$RUN/bundle" "$RUN/checkpoint-bundle" <<'PY'
-import sys
-from pathlib import Path
-from docunet.pipeline.bundle import read_bundle, write_bundle
-write_bundle(Path(sys.argv[2]), ner_settings=read_bundle(sys.argv[1]).ner_settings)
-PY
+python benchmarks/checkpoint_bundle.py "$RUN" "$RUN/bundle"
 PC=$(python -c "import sys; from docunet.pipeline.bundle import read_bundle; print(read_bundle(sys.argv[1]).ner_settings.get('prior_correction', 1.0))" "$RUN/bundle")
 docunet-eval --model "$RUN/ner" --setting prior_correction="$PC" --data "$D[400:500]" > "$OUT/ner-fp32.json"
 docunet-eval --model "$RUN/bundle/ner" --setting prior_correction="$PC" --data "$D[400:500]" > "$OUT/ner-int8.json"

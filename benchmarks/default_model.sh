@@ -14,10 +14,8 @@ mkdir -p "$OUT" "$RUN/measure"
 { echo "| file | bytes |"; echo "|---|---|"
   (cd "$MODEL" && find . -type f | sort | while read -r f; do echo "| ${f#./} | $(stat -c %s "$f") |"; done)
   echo "| total | $(du -sb "$MODEL" | cut -f1) (du -sb, directories included) |"; } > "$OUT/size.md"
-# the fp32 checkpoints as a pipeline bundle (the same coreference rules), served by PyTorch in fp32
-rm -rf "$RUN/checkpoint-bundle" && mkdir -p "$RUN/checkpoint-bundle"
-cp -r "$RUN/ner" "$RUN/checkpoint-bundle/ner" && cp -r "$RUN/relations" "$RUN/checkpoint-bundle/relations"
-python -c "import sys; from pathlib import Path; from docunet.pipeline.bundle import write_bundle; write_bundle(Path(sys.argv[1]))" "$RUN/checkpoint-bundle"
+# the fp32 checkpoints as a pipeline bundle (the shipped coreference rules and entity-model settings), served by PyTorch in fp32
+python benchmarks/checkpoint_bundle.py "$RUN" "$MODEL"
 python - "$DATA/docred/test.json[0:$N]" "$RUN/measure/texts.jsonl" <<'PY'
 import json, sys
 from docunet.readers import load_documents
