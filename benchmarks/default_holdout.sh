@@ -5,13 +5,13 @@
 # mention, entity, entity + type and relation F1), for the fp32 checkpoints (PyTorch) and the int8 bundle.
 # With the entity model's decoding settings of the run's bundle (pipeline.json, settings.ner); beside them the sweep
 # over prior_correction that chose the shipped value. These are the shipped model's expected-quality numbers (its model card). Writes
-# benchmarks/results/default-model/holdout/*.json. Usage: benchmarks/default_holdout.sh [RUN_DIR]   (default runs/default-holdout)
+# benchmarks/results/default-model/holdout/*.json (or $OUT). Usage: benchmarks/default_holdout.sh [RUN_DIR]   (default runs/default-holdout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/default-holdout}
 DATA=${DATA:-../shared/data}
 D=$DATA/redocred/dev_revised.json
-OUT=benchmarks/results/default-model/holdout
+OUT=${OUT:-benchmarks/results/default-model/holdout}
 mkdir -p "$OUT"
 # the fp32 checkpoints as a pipeline bundle with the same coreference rules and entity-model settings
 python benchmarks/checkpoint_bundle.py "$RUN" "$RUN/bundle"

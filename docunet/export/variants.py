@@ -30,13 +30,13 @@ def move_graph(src_dir: Path, dst_dir: Path, name: str) -> None:
         shutil.move(str(src_dir / f), dst_dir / f)
 
 
-def fuse_transformer_graph(path: Path, num_heads: int, hidden_size: int) -> dict:
+def fuse_transformer_graph(path: Path, num_heads: int, hidden_size: int, attention: bool = True) -> dict:
     """Replace the graph at `path` by its ONNX Runtime-fused form (in place); a graph that is already
     fused (reused with --fp32-from) or that does not match the fusion patterns stays as it is."""
     if any(n.domain == CONTRIB_DOMAIN for n in onnx.load(str(path), load_external_data=False).graph.node):
         return {"skipped": "the graph is already fused"}
     try:
-        model, info = fuse_encoder(path, num_heads, hidden_size)
+        model, info = fuse_encoder(path, num_heads, hidden_size, attention)
     except ValueError as exc:
         warnings.warn(f"{path.name} left unfused: {exc}")
         return {"skipped": str(exc)}

@@ -61,6 +61,9 @@ class GraphSpec:
     for the exporter; `example(config)`: example inputs in `inputs` order; `module(model)`: the
     nn.Module to trace (tensor-only signature); `transformer(model)`: the transformer inside it,
     traced with eager attention and fused for ONNX Runtime when asked (None: not a transformer).
+    `ort_fusion`: what that fusion covers: "encoder" (attention, bias + GELU, residual + LayerNorm: a stock
+    encoder) or "feed-forward" (all but attention: a graph that runs the layers' attention its own way, such
+    as PL-Marker's marker passes).
     `int8`: "dynamic" (per-channel weights, activations at run time), "static" (QDQ, calibrated
     on the graph's inputs from real documents; only with ExportOptions.int8_head) or None."""
 
@@ -73,6 +76,7 @@ class GraphSpec:
     example: Callable[[Any], tuple[torch.Tensor, ...]]
     module: Callable[[nn.Module], nn.Module]
     transformer: Callable[[nn.Module], nn.Module] | None = None
+    ort_fusion: str = "encoder"
     fp16: Fp16Policy = Fp16Policy()
     int8: str | None = None
 

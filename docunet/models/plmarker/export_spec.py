@@ -67,7 +67,8 @@ SPANS = GraphSpec(
     axes={"states": {0: "windows", 2: "text"}, "attention_mask": {0: "windows", 1: "text"},
           **{n: {0: "windows", 1: "spans"} for n in SPAN_INPUTS}},
     dims=lambda cfg: {"windows": (1, 65536), "text": (2, cfg.text_window), "spans": (1, cfg.max_pair_length)},
-    example=spans_example, module=lambda model: model.span_graph(snapshot=True), fp16=Fp16Policy(below=("SpanGraph",)), int8="dynamic")
+    example=spans_example, module=lambda model: model.span_graph(snapshot=True),
+    transformer=lambda model: model.encoder.transformer, ort_fusion="feed-forward", fp16=Fp16Policy(below=("SpanGraph",)), int8="dynamic")
 
 
 def trt_profiles(cfg: PLMarkerNERConfig, settings) -> dict[str, list[dict]]:

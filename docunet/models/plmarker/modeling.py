@@ -17,6 +17,7 @@ from .config import PLMarkerNERConfig
 from .featurize import NUM_SHAPES
 
 SHAPE_DIM = 16  # per word-shape embedding; a span has four (first, last, previous, next word)
+MASKED_SCORE = -30000.0  # a padding key's attention score: exp() of it is 0 in fp32, bf16 and fp16 (which holds it)
 
 
 class MarkerEncoder(nn.Module):
@@ -88,11 +89,19 @@ class MarkerPass(nn.Module):
         return emb.dropout(emb.LayerNorm(x))
 
     def layers(self, states: torch.Tensor, attention_mask: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """Markers m [W, 2K, d] against the text's states [W, layers + 1, L, d] -> their last-layer states [W, 2K, d]."""
+        """Markers m [W, 2K, d] against the text's states [W, layers + 1, L, d] -> their last-layer states [W, 2K, d].
+
+        Written for the exported graph, where the [W, H, 2K, L] text scores are what costs: one matmul makes them with
+        the padding mask applied (each key gets one more component, 0 for text and MASKED_SCORE for padding, met by a
+        query component of 1); they are softmaxed on their own and joined to the self and partner scores through their
+        log-sum-exp, so the big tensor is never masked, concatenated or sliced. (Masking and concatenating it spent a
+        third of the span graph's ONNX Runtime time in Where, Concat, Slice and the transposes ONNX Runtime added.)
+        Training runs the same code, so the exported graph is the trained one."""
         W, M, d = m.shape
         K = M // 2
-        text_valid = attention_mask > 0
+        L = states.shape[2]
         partner = torch.cat([torch.arange(K, 2 * K), torch.arange(0, K)]).to(m.device)  # start j <-> end j
+        pad_score = (attention_mask <= 0).to(states.dtype) * MASKED_SCORE  # [W, L]
         for i, layer in enumerate(self.transformer.encoder.layer):
             h = states[:, i]
             att = layer.attention.self
@@ -101,17 +110,23 @@ class MarkerPass(nn.Module):
             def heads(x: torch.Tensor) -> torch.Tensor:
                 return x.view(x.shape[0], x.shape[1], H, dh).transpose(1, 2)  # [W, H, n, dh]
 
-            q, k_m, v_m = heads(att.query(m)), heads(att.key(m)), heads(att.value(m))
-            k_t, v_t = heads(att.key(h)), heads(att.value(h))
             scale = getattr(att, "scaling", dh ** -0.5)
-            s_text = (q @ k_t.transpose(-1, -2)) * scale  # [W, H, 2K, L]
-            # the scores' own dtype: under bf16 autocast they are bf16 while the cached states may be fp32
-            s_text = s_text.masked_fill(~text_valid[:, None, None, :], torch.finfo(s_text.dtype).min)
-            s_self = (q * k_m).sum(-1, keepdim=True) * scale  # [W, H, 2K, 1]
-            s_partner = (q * k_m[:, :, partner]).sum(-1, keepdim=True) * scale
-            p = torch.cat([s_text, s_self, s_partner], -1).softmax(-1)  # no attention dropout here: it cost 15% of a step
-            L = s_text.shape[-1]
-            ctx = p[..., :L] @ v_t + p[..., L:L + 1] * v_m + p[..., L + 1:] * v_m[:, :, partner]  # [W, H, 2K, dh]
+            q, k_m, v_m = heads(att.query(m)) * scale, heads(att.key(m)), heads(att.value(m))
+            v_t = heads(att.value(h))
+            q_aug = torch.cat([q, q.new_ones(W, H, M, 1)], -1)  # [W, H, 2K, dh + 1]
+            k_t = att.key(h).view(W, L, H, dh).permute(0, 2, 3, 1)  # [W, H, dh, L]
+            k_aug = torch.cat([k_t, pad_score[:, None, None, :].expand(W, H, 1, L).to(k_t.dtype)], 2)  # [W, H, dh + 1, L]
+            s_text = q_aug @ k_aug  # [W, H, 2K, L], padding at about MASKED_SCORE
+            p_text = s_text.softmax(-1)
+            # the text scores' log-sum-exp read off the softmax at its largest entry (p = exp(s - lse) there, and p >= 1/L):
+            # two max reductions, which ONNX Runtime vectorises (its ReduceLogSumExp took a third of the graph's time)
+            lse_text = s_text.amax(-1, keepdim=True) - torch.log(p_text.amax(-1, keepdim=True))  # [W, H, 2K, 1]
+            s_self = (q * k_m).sum(-1, keepdim=True)
+            s_partner = (q * k_m[:, :, partner]).sum(-1, keepdim=True)
+            lse = torch.logsumexp(torch.cat([lse_text, s_self, s_partner], -1), -1, keepdim=True)  # the whole row's
+            # softmax over [text, self, partner] without building it: the text part is p_text x exp(lse_text - lse)
+            ctx = ((p_text @ v_t) * torch.exp(lse_text - lse) + v_m * torch.exp(s_self - lse)
+                   + v_m[:, :, partner] * torch.exp(s_partner - lse))  # [W, H, 2K, dh]; no attention dropout: it cost 15% of a step
             attended = layer.attention.output(ctx.transpose(1, 2).reshape(W, M, H * dh), m)
             m = layer.output(layer.intermediate(attended), attended)
         return m

@@ -56,7 +56,8 @@ OBJECTS = GraphSpec(
           **{n: {0: "subjects", 1: "objects"} for n in OBJECT_INPUTS}},
     # the objects axis admits at least the example's K (a config with K < 3 still exports a dynamic axis)
     dims=lambda cfg: {"subjects": (1, 65536), "text": (2, cfg.text_window), "objects": (1, max(cfg.max_pair_length, K_EX))},
-    example=objects_example, module=lambda model: model.object_graph(snapshot=True), fp16=Fp16Policy(below=("ObjectGraph",)),
+    example=objects_example, module=lambda model: model.object_graph(snapshot=True),
+    transformer=lambda model: model.encoder.transformer, ort_fusion="feed-forward", fp16=Fp16Policy(below=("ObjectGraph",)),
     int8="dynamic")
 
 

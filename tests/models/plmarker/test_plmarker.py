@@ -244,9 +244,27 @@ def test_onnx_export_matches_pytorch_and_serves(tokenizer, tmp_path):
     assert [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in got] == [[(s.sent_id, s.start, s.end, s.type) for s in p] for p in ref]
 
 
+def test_onnx_runtime_fusions_cover_the_span_graph_and_keep_its_logits(tokenizer, tmp_path):
+    """--ort-fusions (the int8 default): the text graph gets attention fused, the span graph (whose attention is the
+    marker pass's own) its bias + GELU and LayerNorms only; both still equal PyTorch within the fp32 tolerance."""
+    pytest.importorskip("onnxruntime")
+    from docunet.export import ExportOptions, export_checkpoint
+
+    model, feat = make(tokenizer, seed=5, max_pair_length=8)
+    ckpt = save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    res = export_checkpoint(ckpt, tmp_path / "export", ExportOptions(threads=1, batch_size=2, ort_fusions=True))
+    details, layers = res.manifest["precision_details"], len(model.encoder.transformer.encoder.layer)
+    assert details["text_fusion"]["fused"]["MultiHeadAttention"] == layers
+    assert details["spans_fusion"]["fused"]["BiasGelu"] == layers and "MultiHeadAttention" not in details["spans_fusion"]["fused"]
+    assert "attention as exported" in details["spans_fusion"]["method"]
+    v = res.manifest["validation"]
+    assert v["passed"] and v["samples"]["max_abs_logit_diff"] < 1e-4
+
+
+
 def test_bf16_serving_runs_and_finds_what_fp32_finds(tokenizer, tmp_path):
-    """torch's bf16 autocast (what precision "auto" picks on CPUs with AMX): the marker pass masks its bf16 scores
-    with a bf16-sized minimum (an fp32 one overflows), and a model that fits its data finds the same spans."""
+    """torch's bf16 autocast (what precision "auto" picks on CPUs with AMX): the marker pass runs on bf16 scores and
+    fp32 cached states (its padding score fits bf16 and fp16), and a model that fits its data finds the same spans."""
     from docunet.runtime import Runtime
 
     model, feat = make(tokenizer, seed=3)
