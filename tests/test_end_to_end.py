@@ -63,9 +63,18 @@ def test_cli_train_and_eval(tokenizer, tmp_path):
                                  "vertexSet": [[{"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type} for m in e] for e in d.entities],
                                  "labels": [{"h": r.head, "t": r.tail, "r": r.label, "evidence": []} for r in d.relations]}) + "\n")
     out = tmp_path / "run"
-    res = CliRunner().invoke(train_main, ["--train", f"{data}[0:6]", "--dev", f"{data}[6:8]", "--encoder", str(enc_dir), "--out", str(out),
-                                          "--epochs", "1", "--unet-channels", "8", "--emb-size", "32", "--block-size", "8", "--quiet", "--device", "cpu"])
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "labels"}) + "\n"
+                                  for line in data.read_text().splitlines()[:2]))
+    res = CliRunner().invoke(train_main, ["--train", str(data), "--train", str(unlabelled), "--dev", str(data), "--encoder", str(enc_dir),
+                                          "--out", str(tmp_path / "refused")])
+    assert res.exit_code == 2 and "unlabelled.jsonl:1" in res.output and "no relation labels" in res.output, res.output
+    # two --train slices: the documents of both, in order
+    res = CliRunner().invoke(train_main, ["--train", f"{data}[0:4]", "--train", f"{data}[4:6]", "--dev", f"{data}[6:8]", "--encoder", str(enc_dir),
+                                          "--out", str(out), "--epochs", "1", "--unet-channels", "8", "--emb-size", "32", "--block-size", "8",
+                                          "--quiet", "--device", "cpu"])
     assert res.exit_code == 0, res.output
+    assert f"train 6 docs ({data}[0:4] + {data}[4:6])" in res.output
     assert (out / "model.safetensors").exists() and (out / "config.json").exists() and (out / "tokenizer_config.json").exists()
     pred_file = tmp_path / "pred.json"
     res = CliRunner().invoke(eval_main, ["--checkpoint", str(out), "--data", f"{data}[6:8]", "--train-facts", f"{data}[0:6]",

@@ -32,7 +32,9 @@ def entity_types_of(docs) -> list[str]:
 
 
 @click.command(cls=Command, context_settings=CONTEXT)
-@click.option("--train", "train_spec", required=True, type=InputType(stdin=False), help="Training data: DocRED JSON/JSONL, CDR/GDA .data or SciERC (DyGIE) JSONL; FILE[start:stop] takes a slice of documents.")
+@click.option("--train", "train_specs", required=True, multiple=True, type=InputType(stdin=False),
+              help="Training data: DocRED JSON/JSONL, CDR/GDA .data or SciERC (DyGIE) JSONL; FILE[start:stop] takes a slice of "
+                   "documents. Repeat it to train on several files (their documents in the order given).")
 @click.option("--dev", "dev_spec", required=True, type=InputType(stdin=False), help="Development data for model selection (same formats).")
 @click.option("--test", "test_spec", default=None, type=InputType(stdin=False), help="Optional labelled test data, scored once with the best dev checkpoint.")
 @click.option("--encoder", required=True, help="Pretrained encoder: a local path or a hub name.")
@@ -86,7 +88,7 @@ def entity_types_of(docs) -> list[str]:
               help="plmarker-ner: at inference (dev and test included) score only the best ceil(R x words) candidates of each "
                    "text window by the boundary scorer (0: every candidate).")
 @clean_errors
-def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
+def main(train_specs, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, epochs, batch_size, eval_batch_size,
          lr_encoder, lr_classifier, lr_unet, warmup_ratio, max_grad_norm, grad_accum, seed, precision, grid_size,
          top_k, loss, feature_map, no_unet, markers, unet_channels, emb_size, block_size, max_steps, stop_after, keep_last, device, threads, quiet, overwrite,
          model_type, max_seq_length, max_pair_length, type_markers, max_span_width, negative_ratio, nested, shape_features, prune_ratio):
@@ -101,9 +103,14 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
         raise click.BadParameter(f"{out_dir}: already holds a training run; pass --overwrite to replace it", param_hint="--out")
     if threads:
         torch.set_num_threads(threads)
-    train_path = DataSpec.parse(train_spec)
-    train_docs = load_documents(train_path)
-    relations = relation_vocab_for(train_docs, train_path.path, rel2id)
+    train_paths = [DataSpec.parse(spec) for spec in train_specs]
+    train_docs = [doc for path in train_paths for doc in load_documents(path)]
+    if model_type != "plmarker-ner":  # relation models learn from labels; an entity model reads only the mentions
+        unlabelled = next((d for d in train_docs if d.relations is None), None)
+        if unlabelled is not None:
+            raise click.BadParameter(f"{unlabelled.source}: document {unlabelled.title!r} has no relation labels (`labels`); "
+                                     f"{model_type} trains on labelled documents only", param_hint="--train")
+    relations = relation_vocab_for(train_docs, train_paths[0].path, rel2id)
     checked = relations if model_type == "docunet" else None  # entity models read mentions; relation labels are not theirs to check
     dev_docs = load_documents(dev_spec, checked)
     test_docs = load_documents(test_spec, checked) if test_spec else None
@@ -142,7 +149,7 @@ def main(train_spec, dev_spec, test_spec, encoder, out_dir, rel2id, rel_info, ep
                      lr_classifier=lr_classifier, lr_unet=lr_unet, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
                      grad_accum=grad_accum, seed=seed, precision=precision, max_steps=max_steps, stop_after=stop_after,
                      keep_last=keep_last)
-    click.echo(f"{model_type}: train {len(train_docs)} docs ({train_path}), dev {len(dev_docs)} docs, device {dev}, "
+    click.echo(f"{model_type}: train {len(train_docs)} docs ({' + '.join(map(str, train_paths))}), dev {len(dev_docs)} docs, device {dev}, "
                f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters", err=True)
     summary = train(model, featurizer, train_docs, dev_docs, args, out_dir, test_docs, progress=not quiet)
     click.echo(json.dumps({"best_epoch": summary["best_epoch"], "test": summary.get("test")}, indent=2))
