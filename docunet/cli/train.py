@@ -39,7 +39,7 @@ def entity_types_of(docs) -> list[str]:
 @click.option("--test", "test_spec", default=None, type=InputType(stdin=False), help="Optional labelled test data, scored once with the best dev checkpoint.")
 @click.option("--encoder", required=True, help="Pretrained encoder: a local path or a hub name.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory (checkpoint + logs).")
-@click.option("--rel2id", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="rel2id.json (default: beside the data, else the labels found in the data).")
+@click.option("--rel2id", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="rel2id.json (default: beside the first --train file, else the labels found in the training data).")
 @click.option("--rel-info", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="rel_info.json with readable relation names.")
 @click.option("--epochs", type=click.IntRange(1), default=T("epochs"))
 @click.option("--batch-size", type=click.IntRange(1), default=T("batch_size"))
