@@ -136,7 +136,8 @@ def test_serving_settings_reach_the_ray_actors(tmp_path, tokenizer):
     for ratio in ("0", "0.2"):
         for engine in ("local", "ray"):
             out = tmp_path / f"{engine}-{ratio}.jsonl"
-            run([*common, "--setting", f"prune_ratio={ratio}", "--engine", engine, "--workers", "2" if engine == "ray" else "1",
+            run([*common, "--setting", f"prune_ratio={ratio}", "--setting", "prune_min_spans=0", "--engine", engine,
+                 "--workers", "2" if engine == "ray" else "1",
                  "--out", out], ok=(0,))
             outs[engine, ratio] = out.read_bytes()
     assert outs["local", "0"] == outs["ray", "0"] and outs["local", "0.2"] == outs["ray", "0.2"]

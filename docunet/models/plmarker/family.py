@@ -38,14 +38,14 @@ def select_spans(candidates: list[tuple[float, int, int, int, int]], nested: boo
     return kept
 
 
-def prune_candidates(batch: WindowBatch, boundary: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best ceil(ratio x words) candidates of each window by boundary score (log P(first piece starts an
+def prune_candidates(batch: WindowBatch, boundary: torch.Tensor, ratio: float, min_spans: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best max(ceil(ratio x words), min_spans) candidates of each window by boundary score (log P(first piece starts an
     entity) + log P(last piece ends one)), in their original (neighbourhood) order: index [W, K'] into the
     candidates and whether each is kept [W, K'] (False for padding and past a window's budget)."""
     lp = F.logsigmoid(boundary.float())
     score = torch.gather(lp[..., 0], 1, batch.span_first.long()) + torch.gather(lp[..., 1], 1, batch.span_last.long())
     score = score.masked_fill(~batch.span_mask, float("-inf"))
-    budget = torch.minimum(torch.ceil(batch.window_words.float() * ratio).long().clamp(min=1), batch.span_mask.sum(1))
+    budget = torch.minimum(torch.ceil(batch.window_words.float() * ratio).long().clamp(min=max(1, min_spans)), batch.span_mask.sum(1))
     k = max(1, int(budget.max()))
     top = score.topk(k, dim=1).indices
     kept = torch.arange(k, device=top.device)[None, :] < budget[:, None]
@@ -107,7 +107,7 @@ class PLMarkerNERFamily(ModelFamily):
         with timer("head"):
             W, C = batch.span_first.shape
             if config.prune_ratio > 0:
-                index, kept = prune_candidates(batch, boundary, config.prune_ratio)
+                index, kept = prune_candidates(batch, boundary, config.prune_ratio, config.prune_min_spans)
                 first, last = torch.gather(batch.span_first, 1, index), torch.gather(batch.span_last, 1, index)
                 shape = torch.gather(batch.span_shape, 1, index[..., None].expand(-1, -1, batch.span_shape.shape[-1]))
             else:

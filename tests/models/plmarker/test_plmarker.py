@@ -121,7 +121,7 @@ def test_shape_features_reach_the_classifier(tokenizer):
 
 
 def test_pruning_keeps_the_best_boundary_scores(tokenizer):
-    """prune_candidates keeps ceil(ratio x words) candidates per window, the ones with the best first-piece
+    """prune_candidates keeps max(ceil(ratio x words), min_spans) candidates per window, the ones with the best first-piece
     start score plus last-piece end score, in their original order; family.run gives the others "none"."""
     from docunet.models.plmarker.family import PRUNED_NONE_LOGIT, prune_candidates
 
@@ -140,7 +140,9 @@ def test_pruning_keeps_the_best_boundary_scores(tokenizer):
         assert sorted(index[w][kept[w]].tolist()) == sorted(best)
     assert (1, 2) in [(b.span_first[0, i].item(), b.span_last[0, i].item()) for i in index[0][kept[0]]]
     assert (index[1][kept[1]].diff() > 0).all()  # original (neighbourhood) order
-    model.config.prune_ratio = 2 / 7
+    _, floored = prune_candidates(b, boundary, ratio=2 / 7, min_spans=3)  # a floor for short texts: 3 in window 0
+    assert floored.sum(1).tolist() == [3, 4]
+    model.config.prune_ratio, model.config.prune_min_spans = 2 / 7, 0
     with torch.no_grad():
         raw = FAMILY.run(b, FAMILY.graphs(model), model.config)
     none = (raw[..., 0] == PRUNED_NONE_LOGIT) & (raw[..., 1:] == 0).all(-1)
