@@ -132,8 +132,8 @@ class InputType(click.ParamType):
 
 class SettingType(click.ParamType):
     """KEY=VALUE: a serve-time model setting (the model config's `serving_settings`, e.g. prune_ratio=0.3 for an
-    entity model; ner.KEY=VALUE for a pipeline bundle's entity model). VALUE is read as JSON (numbers, true/false),
-    else kept as a string."""
+    entity model; ner.KEY=VALUE for a pipeline bundle's entity model, coref.KEY=VALUE for its coreference rules).
+    VALUE is read as JSON (numbers, true/false, lists), else kept as a string."""
 
     name = "key=value"
 
@@ -151,10 +151,13 @@ class SettingType(click.ParamType):
 
 
 def runtime_settings(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    """--setting pairs -> Runtime.load keywords: `settings` for the model, `ner_settings` for a bundle's entity model."""
-    model = {k: v for k, v in pairs if not k.startswith("ner.")}
+    """--setting pairs -> Runtime.load keywords: `settings` for the model, `ner_settings` for a bundle's entity model,
+    `coref_settings` for a bundle's coreference rules (docunet.coref.CorefRules fields)."""
+    model = {k: v for k, v in pairs if not k.startswith(("ner.", "coref."))}
     ner = {k[4:]: v for k, v in pairs if k.startswith("ner.")}
-    return {**({"settings": model} if model else {}), **({"ner_settings": ner} if ner else {})}
+    coref = {k[6:]: v for k, v in pairs if k.startswith("coref.")}
+    return {**({"settings": model} if model else {}), **({"ner_settings": ner} if ner else {}),
+            **({"coref_settings": coref} if coref else {})}
 
 
 def check_output(path: Path | None, overwrite: bool = False, append: bool = False, option: str = "--out") -> None:

@@ -66,7 +66,8 @@ def read_submission(path: Path) -> list[tuple[str, int, int, str]]:
 @click.option("--top-k", type=click.IntRange(0), default=None, help="Override the model's top-k (0: no limit).")
 @click.option("--device", type=DeviceType(), default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--setting", "settings", type=SettingType(), multiple=True,
-              help="KEY=VALUE, repeatable: a serve-time model setting (e.g. prune_ratio=0.3; ner.prune_ratio=0.3 for a bundle).")
+              help="KEY=VALUE, repeatable: a serve-time model setting (e.g. prune_ratio=0.3; for a bundle ner.prune_ratio=0.3, "
+                   "or coref.cross_type=none for its coreference rules).")
 @clean_errors
 def main(model_dir, ner_dir, data_spec, predictions, gold_spec, facts_spec, write_predictions, overwrite, batch_size, threshold,
          top_k, device, settings):

@@ -14,7 +14,7 @@ from ..artifacts import CONFIG_FILE, ManifestError
 from ..engines.tensorrt import TensorRTUnavailable, TrtSettings
 from ..export import ExportError, ExportOptions, ParityError, export_checkpoint
 from ..export.exporter import PRECISIONS
-from ..coref.rules import DEFAULT_RULES
+from ..coref.rules import DEFAULT_RULES, with_rule_settings
 from ..models import family_of, load_config
 from ..pipeline.bundle import write_bundle
 from ..runtime.runtime import apply_settings
@@ -146,8 +146,9 @@ def _summary(result, quiet: bool) -> None:
 @click.option("--timing-cache", type=click.Path(path_type=Path), default=None, help="TensorRT: timing cache file (default OUT/tensorrt/timing.cache).")
 @click.option("--tf32", is_flag=True, help="TensorRT: allow TF32 in fp32 engines (faster, not bit-close to fp32).")
 @click.option("--setting", "setting_pairs", type=SettingType(), multiple=True,
-              help="ner.KEY=VALUE, repeatable, with --ner: a serve-time setting of the entity model recorded in the bundle's "
-                   "pipeline.json (e.g. ner.prior_correction=0.25); docunet-run --setting still overrides it.")
+              help="With --ner, repeatable: ner.KEY=VALUE, a serve-time setting of the entity model (e.g. "
+                   "ner.prior_correction=0.25), or coref.KEY=VALUE, a coreference rule (e.g. coref.cross_type=none), recorded "
+                   "in the bundle's pipeline.json; docunet-run --setting still overrides them.")
 @click.option("--quiet", is_flag=True, help="No progress display, a shorter summary.")
 @clean_errors
 def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_bits, int8_embedding_bits, ort_fusions, opset, eval_data, facts_spec, sample_data, sample_limit, batch_size, threads,
@@ -183,9 +184,17 @@ def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_
                                      "model (docunet or plmarker-re)", param_hint="--checkpoint")
     keywords = runtime_settings(setting_pairs)
     ner_settings = keywords.pop("ner_settings", {})
-    if keywords or (ner_settings and ner_checkpoint is None):
-        raise click.BadParameter("export records only a bundle's entity-model settings: ner.KEY=VALUE with --ner",
-                                 param_hint="--setting")
+    coref_settings = keywords.pop("coref_settings", {})
+    if keywords or ((ner_settings or coref_settings) and ner_checkpoint is None):
+        raise click.BadParameter("export records only a bundle's settings: ner.KEY=VALUE (entity model) and "
+                                 "coref.KEY=VALUE (coreference rules), with --ner", param_hint="--setting")
+    if coref_settings and relations.sentence_level:
+        raise click.BadParameter(f"{checkpoint}: a sentence-level relation model's bundle has no coreference step; "
+                                 "coref.* settings do not apply", param_hint="--setting")
+    try:
+        coref = with_rule_settings(DEFAULT_RULES, coref_settings)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--setting") from exc
     if ner_settings:  # checked before minutes of export, as docunet-run would check them
         try:
             apply_settings(ner_config, ner_settings, ner_config.model_type)
@@ -194,7 +203,7 @@ def main(checkpoint, ner_checkpoint, out_dir, precision, int8_head, int8_weight_
     for part_checkpoint, part_out in parts:
         _export_one(part_checkpoint, part_out, options, steps, quiet)
     if ner_checkpoint is not None:
-        write_bundle(out_dir, coref=None if relations.sentence_level else DEFAULT_RULES, ner_settings=ner_settings)
+        write_bundle(out_dir, coref=None if relations.sentence_level else coref, ner_settings=ner_settings)
         click.echo(f"pipeline bundle: {out_dir} (ner/, relations/, pipeline.json); serve it with docunet-run --model {out_dir}")
 
 

@@ -12,6 +12,7 @@ import click
 from tqdm.auto import tqdm
 
 from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_export
+from ..coref.rules import with_rule_settings
 from ..models import load_config
 from ..pipeline.bundle import is_pipeline, read_bundle
 from ..pretrained import DEFAULT_MODEL, ModelNotFound, resolve_model
@@ -102,7 +103,8 @@ class Progress:
                    "trained grid (42): faster, approximate (see the README's benchmark for the F1 change).")
 @click.option("--setting", "settings", type=SettingType(), multiple=True,
               help="KEY=VALUE, repeatable: a serve-time model setting, e.g. prune_ratio=0.3 (entity models: candidate "
-                   "pruning) or ner.prune_ratio=0.3 for a pipeline bundle's entity model.")
+                   "pruning), ner.prune_ratio=0.3 for a pipeline bundle's entity model or coref.cross_type=none for its "
+                   "coreference rules (docunet.coref.CorefRules).")
 @click.option("--text", "plain_text", is_flag=True,
               help="INPUT is plain text: one document per line of a file (or stdin), or one per .txt/.md file of a folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
@@ -191,6 +193,10 @@ def _ray_predictions(records, model_dir, skip, backend, device, precision, int8_
                 raise ValueError("ner.* settings apply to a pipeline bundle's entity model; this is a single model: drop the ner. prefix")
             ner = _config_of(bundle.ner)
             apply_settings(ner, load_settings["ner_settings"], ner.model_type)
+        if load_settings.get("coref_settings"):
+            if bundle is None or bundle.coref is None:
+                raise ValueError("coref.* settings apply to a pipeline bundle's coreference step; this model has none")
+            with_rule_settings(bundle.coref, load_settings["coref_settings"])
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--setting") from exc
     options = RayOptions(address=address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,

@@ -3,17 +3,26 @@
 Rules (each switchable in `CorefRules`, so a benchmark can show what each one adds):
 - string: mentions with the same string (raw, or normalised: case-folded, no diacritics, no
   punctuation, no leading "the", no possessive 's) and the same type are one entity;
-- cross_type: also merge identical strings of different types (DocRED types one name
-  inconsistently now and then);
+- cross_type: also merge identical strings of different types. On by default (normalised strings): an entity model
+  types one name inconsistently now and then ("Opel" ORG here, MISC there), which splits an entity; on gold
+  mentions, whose types are consistent, it costs a little (benchmarks/results/coref-rules and coref-predicted);
 - person_names: a one-word PER mention joins the earlier multi-word PER mention whose first or
-  last word it is ("Smith" -> "John Smith"), unless two different PER entities match;
+  last word it is ("Smith" -> "John Smith"), unless two different PER entities match
+  (names_any_order: a later full name too);
 - acronyms: a one-word all-capitals ORG/LOC/MISC mention ("UN", "U.N.") joins the entity of the
   same type whose multi-word mention has those initials ("United Nations"), unless two match.
+Off by default, because DocRED-schema annotations mostly keep these apart (measured in benchmarks/coref_rules.py):
+- demonyms: "Canadian" joins "Canada", "American" joins "the United States" (place types);
+- years: a bare year joins the one entity with a longer date ending in it ("1943" -> "12 July 1943");
+- partial_names: a capitalised mention that begins or ends a longer one of the same type joins it
+  ("Vikings" -> "Minnesota Vikings").
 
-Everything is dictionary look-ups over a union-find: linear in the number of mentions.
+Everything is dictionary look-ups over a union-find: linear in the number of mentions (the demonym rule compares a
+one-word place mention with each distinct place name of its document).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -30,19 +39,50 @@ _POSSESSIVE = re.compile(r"\s*['’]s\b", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class CorefRules:
-    """Which rules run. `cross_type`: "none" (string matches need the same type), "exact"
+    """Which rules run (see the module doc). `cross_type`: "none" (string matches need the same type), "exact"
     (identical raw strings merge across types) or "normalised" (identical normalised strings do)."""
 
     string_match: bool = True
     normalise: bool = True
-    cross_type: CrossType = "none"
+    cross_type: CrossType = "normalised"
     person_names: bool = True
     acronyms: bool = True
     person_types: tuple[str, ...] = ("PER",)
     acronym_types: tuple[str, ...] = ("ORG", "LOC", "MISC")
+    names_any_order: bool = False
+    demonyms: bool = False
+    place_types: tuple[str, ...] = ("LOC",)
+    years: bool = False
+    time_types: tuple[str, ...] = ("TIME",)
+    partial_names: bool = False
+    partial_types: tuple[str, ...] = ("ORG", "LOC", "MISC")
 
 
 DEFAULT_RULES = CorefRules()
+_CROSS_TYPES = ("none", "exact", "normalised")
+
+
+def with_rule_settings(rules: CorefRules, settings: dict) -> CorefRules:
+    """`rules` with some fields replaced (a bundle's pipeline.json, `--setting coref.KEY=VALUE`); a ValueError names
+    an unknown field or a value of the wrong kind. Lists become tuples (type lists read from JSON)."""
+    fields = {f.name: f for f in dataclasses.fields(CorefRules)}
+    changes = {}
+    for key, value in settings.items():
+        if key not in fields:
+            raise ValueError(f"unknown coreference setting {key!r}; known: {', '.join(fields)}")
+        default = getattr(DEFAULT_RULES, key)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, tuple):
+            value = tuple(value) if isinstance(value, list) else value
+            ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+        else:
+            ok = value in _CROSS_TYPES
+        if not ok:
+            want = {bool: "true or false", tuple: "a list of type names"}.get(type(default), " or ".join(_CROSS_TYPES))
+            raise ValueError(f"coreference setting {key}: expected {want}, got {value!r}")
+        changes[key] = value
+    return dataclasses.replace(rules, **changes)
 
 
 def _strip_accents(text: str) -> str:
@@ -144,6 +184,12 @@ def _link_person_names(uf: _UnionFind, order: list[int], words: list[tuple[str, 
         uf.union(i, j)
 
 
+def _long_first(order: list[int], words: list[tuple[str, ...]]) -> list[int]:
+    """Multi-word mentions before one-word ones (each group in reading order): a one-word name may then join a full
+    name that comes later in the text."""
+    return [i for i in order if len(words[i]) > 1] + [i for i in order if len(words[i]) <= 1]
+
+
 def _link_acronyms(uf: _UnionFind, texts: list[str], types: list[str], acronym_types: tuple[str, ...]) -> None:
     """One-word acronyms join the one entity of the same type whose multi-word mention has those initials."""
     n = len(texts)
@@ -158,6 +204,97 @@ def _link_acronyms(uf: _UnionFind, texts: list[str], types: list[str], acronym_t
         target = _only_other(long_forms.get((types[i], acro), set()), roots[i]) if acro else None
         if target is not None:
             links.append((i, target))
+    for i, j in links:
+        uf.union(i, j)
+
+
+# Demonyms whose spelling does not follow the place's name (the regular ones, "Canadian" ~ "Canada", are matched by
+# their common stem, see _demonym_of): demonym -> normalised names of the place.
+IRREGULAR_DEMONYMS: dict[str, tuple[str, ...]] = {
+    "american": ("united states", "us", "usa", "america", "united states of america"),
+    "british": ("united kingdom", "uk", "britain", "great britain"),
+    "english": ("england",), "french": ("france",), "dutch": ("netherlands", "holland"), "polish": ("poland",),
+    "finnish": ("finland",), "spanish": ("spain",), "danish": ("denmark",), "portuguese": ("portugal",),
+    "welsh": ("wales",), "scottish": ("scotland",), "irish": ("ireland",), "swiss": ("switzerland",),
+    "greek": ("greece",), "turkish": ("turkey",), "norwegian": ("norway",), "filipino": ("philippines",),
+    "belgian": ("belgium",), "thai": ("thailand",), "soviet": ("soviet union",), "argentine": ("argentina",),
+}
+_DEMONYM_ENDINGS = ("n", "an", "ian", "nian", "ean", "ese", "ish", "i", "ic", "s")
+
+
+def _is_demonym_of(adjective: str, place: str) -> bool:
+    """Whether a one-word normalised `adjective` is the demonym of normalised `place` ("canadian", "canada")."""
+    if place in IRREGULAR_DEMONYMS.get(adjective, ()):
+        return True
+    if " " in place or adjective == place:
+        return False
+    k = 0
+    while k < min(len(adjective), len(place)) and adjective[k] == place[k]:
+        k += 1
+    ending, lost = adjective[k:], place[k:]
+    if not ending:  # the adjective is the place's start: only "German" ~ "Germany"
+        return k >= 4 and lost == "y"
+    return k >= 4 and len(lost) <= 2 and ending in _DEMONYM_ENDINGS
+
+
+def _link_demonyms(uf: _UnionFind, words: list[tuple[str, ...]], types: list[str], place_types: tuple[str, ...]) -> None:
+    """A one-word place mention that names the people or things of another place mention joins its entity
+    ("Canadian" -> "Canada", "American" -> "the United States"), unless two entities match."""
+    n = len(words)
+    roots = [uf.find(i) for i in range(n)]
+    places: dict[str, set[int]] = {}
+    for i in range(n):
+        if types[i] in place_types:
+            places.setdefault(" ".join(words[i]), set()).add(roots[i])
+    links = []
+    for i in range(n):
+        if types[i] not in place_types or len(words[i]) != 1:
+            continue
+        adjective = words[i][0]
+        targets = {r for name, rs in places.items() if _is_demonym_of(adjective, name) for r in rs}
+        if (target := _only_other(targets, roots[i])) is not None:
+            links.append((i, target))
+    for i, j in links:
+        uf.union(i, j)
+
+
+_YEAR = re.compile(r"^[12]\d{3}$")
+
+
+def _link_years(uf: _UnionFind, words: list[tuple[str, ...]], types: list[str], time_types: tuple[str, ...]) -> None:
+    """A bare year ("1943") joins the one entity with a longer date ending in that year ("12 July 1943")."""
+    n = len(words)
+    roots = [uf.find(i) for i in range(n)]
+    dates: dict[str, set[int]] = {}
+    for i in range(n):
+        if types[i] in time_types and len(words[i]) > 1 and _YEAR.match(words[i][-1]):
+            dates.setdefault(words[i][-1], set()).add(roots[i])
+    links = []
+    for i in range(n):
+        if types[i] in time_types and len(words[i]) == 1 and _YEAR.match(words[i][0]):
+            if (target := _only_other(dates.get(words[i][0], set()), roots[i])) is not None:
+                links.append((i, target))
+    for i, j in links:
+        uf.union(i, j)
+
+
+def _link_partial_names(uf: _UnionFind, words: list[tuple[str, ...]], texts: list[str], types: list[str],
+                        partial_types: tuple[str, ...]) -> None:
+    """A capitalised mention whose words begin or end a longer mention of the same type joins its entity
+    ("Vikings" -> "Minnesota Vikings", "US Airways" -> "US Airways Group"), unless two entities match."""
+    n = len(words)
+    roots = [uf.find(i) for i in range(n)]
+    pieces: dict[tuple[str, tuple[str, ...]], set[int]] = {}
+    for i in range(n):
+        if types[i] in partial_types and len(words[i]) > 1:
+            for k in range(1, len(words[i])):
+                pieces.setdefault((types[i], words[i][:k]), set()).add(roots[i])
+                pieces.setdefault((types[i], words[i][k:]), set()).add(roots[i])
+    links = []
+    for i in range(n):
+        if types[i] in partial_types and texts[i][:1].isupper():
+            if (target := _only_other(pieces.get((types[i], words[i]), set()), roots[i])) is not None:
+                links.append((i, target))
     for i, j in links:
         uf.union(i, j)
 
@@ -183,9 +320,16 @@ def cluster_mentions(mentions: Sequence[MentionLike], rules: CorefRules = DEFAUL
         if rules.cross_type == "exact":
             _merge_equal(uf, texts)
     if rules.person_names:
-        _link_person_names(uf, order, words, types, rules.person_types)
+        _link_person_names(uf, order if not rules.names_any_order else _long_first(order, words), words, types,
+                           rules.person_types)
     if rules.acronyms:
         _link_acronyms(uf, texts, types, rules.acronym_types)
+    if rules.demonyms:
+        _link_demonyms(uf, words, types, rules.place_types)
+    if rules.years:
+        _link_years(uf, words, types, rules.time_types)
+    if rules.partial_names:
+        _link_partial_names(uf, words, texts, types, rules.partial_types)
     clusters: dict[int, list[int]] = {}
     for i in order:
         clusters.setdefault(uf.find(i), []).append(i)

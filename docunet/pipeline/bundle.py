@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts import CONFIG_FILE, MANIFEST_FILE, is_checkpoint, is_export
-from ..coref.rules import DEFAULT_RULES, CorefRules
+from ..coref.rules import DEFAULT_RULES, CorefRules, with_rule_settings
 
 PIPELINE_FILE = "pipeline.json"
 FORMAT = "docunet-pipeline"
@@ -91,7 +91,7 @@ def read_bundle(path: str | Path) -> Bundle:
     if coref.get("method", "rules") != "rules":
         raise BundleError(f"{f}: coreference method {coref.get('method')!r} is not known (field coref.method)")
     try:
-        rules = CorefRules(**{k: tuple(v) if isinstance(v, list) else v for k, v in coref.get("rules", {}).items()})
-    except TypeError as exc:
+        rules = with_rule_settings(CorefRules(), coref.get("rules", {}))
+    except (ValueError, AttributeError) as exc:
         raise BundleError(f"{f}: field coref.rules: {exc}") from exc
     return Bundle(directory, dirs["ner"], dirs["relations"], rules, ner_settings)

@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 from typing import Any, Callable, Iterable, Iterator
 
-from ..coref.rules import CorefRules, cluster_mentions
+from ..coref.rules import CorefRules, cluster_mentions, with_rule_settings
 from ..documents import Document, Mention, PredictedEntity, PredictedSpan, is_dygie
 from ..e2e_metrics import entity_type
 from ..pipeline.bundle import read_bundle
@@ -79,12 +79,19 @@ class Pipeline:
     def load(cls, bundle_dir, runtime_cls, **options: Any) -> "Pipeline":
         """Both models of a bundle (docunet.pipeline.bundle) with the same serving options; `grid_fit` and
         `settings` apply to the relation model, `ner_settings` (e.g. {"prune_ratio": 0.3}) to the entity model, over
-        the bundle's own entity-model settings (pipeline.json, `settings.ner`)."""
+        the bundle's own entity-model settings (pipeline.json, `settings.ner`), and `coref_settings` (e.g.
+        {"cross_type": "none"}) to the bundle's coreference rules (a ValueError names an unknown or badly typed one)."""
         bundle = read_bundle(bundle_dir)
         ner_settings = {**bundle.ner_settings, **(options.pop("ner_settings", None) or {})} or None
+        coref = bundle.coref
+        if coref_settings := options.pop("coref_settings", None):
+            if coref is None:
+                raise ValueError(f"{bundle_dir}: this bundle has no coreference step (a sentence-level relation model); "
+                                 "coref.* settings do not apply")
+            coref = with_rule_settings(coref, coref_settings)
         ner_options = {k: v for k, v in options.items() if k not in ("grid_fit", "settings")}
         return cls(runtime_cls.load(bundle.ner, settings=ner_settings, **ner_options), runtime_cls.load(bundle.relations, **options),
-                   bundle.coref)
+                   coref)
 
     @property
     def name(self) -> str:

@@ -89,7 +89,10 @@ class Runtime:
                                  attention=attention, workers=workers, int8_weights=int8_weights, **kwargs)
         if kwargs.get("ner_settings"):
             raise ValueError("ner.* settings apply to a pipeline bundle's entity model; this is a single model: drop the ner. prefix")
+        if kwargs.get("coref_settings"):
+            raise ValueError("coref.* settings apply to a pipeline bundle's coreference step; this is a single model")
         kwargs.pop("ner_settings", None)
+        kwargs.pop("coref_settings", None)
         if workers > 1 and not threads:
             threads = max(1, (os.cpu_count() or 1) // workers)
         return cls(load_backend(Path(model_dir), backend, device, precision, threads, attention, int8_weights), workers=workers, **kwargs)

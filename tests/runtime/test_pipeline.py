@@ -31,7 +31,7 @@ def bundles(tmp_path_factory, tokenizer):
     save_checkpoint(ner, tokenizer, root / "ner-ckpt")
     save_checkpoint(relations, tokenizer, root / "rel-ckpt")
     res = CliRunner().invoke(export_main, ["--checkpoint", str(root / "rel-ckpt"), "--ner", str(root / "ner-ckpt"), "--out",
-                                           str(root / "bundle"), "--threads", "1", "--quiet"])
+                                           str(root / "bundle"), "--threads", "1", "--quiet", "--setting", "coref.years=true"])
     assert res.exit_code == 0, res.output
     (root / "ckpt-bundle").mkdir()
     shutil.copytree(root / "ner-ckpt", root / "ckpt-bundle" / "ner")
@@ -147,6 +147,8 @@ def test_serving_settings_reach_the_right_model_and_are_checked(bundles):
         Runtime.load(bundles / "ckpt-bundle", backend="torch", settings={"prune_ratio": 0.3})
     with pytest.raises(ValueError, match="setting prune_ratio: expected a number, got 'x'"):
         Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", settings={"prune_ratio": "x"})
+    with pytest.raises(ValueError, match="prune_min_spans must be an integer >= 0, not 2.5"):
+        Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", settings={"prune_min_spans": 2.5})
     with pytest.raises(ValueError, match="drop the ner. prefix"):
         Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", ner_settings={"prune_ratio": 0.3})
 
@@ -172,11 +174,33 @@ def test_bundle_carries_entity_model_settings_that_callers_override(bundles, tmp
         Runtime.load(tuned, backend="torch")
     # docunet-export checks a setting before it exports anything
     for bad, message in ((["--setting", "ner.bogus=1"], "bogus: not a serving setting of plmarker-ner"),
-                         (["--setting", "prune_ratio=0.3"], "export records only a bundle's entity-model settings"),
+                         (["--setting", "prune_ratio=0.3"], "export records only a bundle's settings"),
+                         (["--setting", "coref.cross_type=all"], "cross_type: expected none or exact or normalised"),
                          (["--setting", "ner.prior_correction=-1"], "prior_correction must be >= 0")):
         res = CliRunner().invoke(export_main, ["--checkpoint", str(bundles / "rel-ckpt"), "--ner", str(bundles / "ner-ckpt"),
                                                "--out", str(tmp_path / "never"), "--quiet", *bad])
         assert res.exit_code == 2 and message in res.output and not (tmp_path / "never").exists(), res.output
+
+
+def test_bundle_carries_coreference_rules_that_callers_override(bundles, tmp_path):
+    from docunet.coref import CorefRules
+
+    assert read_bundle(bundles / "bundle").coref == CorefRules(years=True)  # docunet-export --setting coref.years=true
+    tuned = tmp_path / "tuned"
+    shutil.copytree(bundles / "ckpt-bundle", tuned)
+    write_bundle(tuned, coref=CorefRules(cross_type="none", demonyms=True))
+    assert read_bundle(tuned).coref == CorefRules(cross_type="none", demonyms=True)
+    rt = Runtime.load(tuned, backend="torch", coref_settings={"cross_type": "exact", "place_types": ["LOC", "MISC"]})
+    assert rt.coref == CorefRules(cross_type="exact", demonyms=True, place_types=("LOC", "MISC"))
+    with pytest.raises(ValueError, match="unknown coreference setting 'demonym'"):
+        Runtime.load(tuned, backend="torch", coref_settings={"demonym": True})
+    with pytest.raises(ValueError, match="coref.* settings apply to a pipeline bundle"):
+        Runtime.load(tuned / "ner", backend="torch", coref_settings={"cross_type": "none"})
+    manifest = json.loads((tuned / "pipeline.json").read_text())
+    manifest["coref"]["rules"]["years"] = "yes"
+    (tuned / "pipeline.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="field coref.rules: coreference setting years: expected true or false"):
+        read_bundle(tuned)
 
 
 def test_docred_documents_out_read_back_and_train_on(bundles, tmp_path):
