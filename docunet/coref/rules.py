@@ -209,7 +209,7 @@ def _link_acronyms(uf: _UnionFind, texts: list[str], types: list[str], acronym_t
 
 
 # Demonyms whose spelling does not follow the place's name (the regular ones, "Canadian" ~ "Canada", are matched by
-# their common stem, see _demonym_of): demonym -> normalised names of the place.
+# their common stem, see _is_demonym_of): demonym -> normalised names of the place.
 IRREGULAR_DEMONYMS: dict[str, tuple[str, ...]] = {
     "american": ("united states", "us", "usa", "america", "united states of america"),
     "british": ("united kingdom", "uk", "britain", "great britain"),
