@@ -129,6 +129,11 @@ class ModelFamily(ABC):
                     "(its entity pairs grow as the square): split the text into smaller documents")
         return None
 
+    def input_warning(self, config: Any, doc: Any) -> str | None:
+        """Why this model's result on `doc` is likely poor although nothing failed (None: no reason known); it goes
+        into the output line's `warning`. Entity models that read capitalisation warn on text without it."""
+        return None
+
     @abstractmethod
     def build_model(self, config: Any, transformer: nn.Module) -> nn.Module:
         """The trainable model around a (pretrained or freshly configured) transformer."""

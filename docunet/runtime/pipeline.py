@@ -119,11 +119,14 @@ class Pipeline:
     def _chunk(self, chunk, batch_size, threshold, top_k, timer, on_batch) -> list[Prediction]:
         out: list[Prediction | None] = [None] * len(chunk)
         docs: list[tuple[int, Document | dict, list[PredictedEntity]]] = []
+        ner_warnings: dict[int, str] = {}  # the entity model's warning of an item (text without capitals...)
         text_items = [k for k, (_, item) in enumerate(chunk) if not _has_entities(item)]
         for k, p in zip(text_items, self.ner.predict([chunk[k][1] for k in text_items], batch_size=batch_size, timer=timer)):
             if p.error is not None:
                 out[k] = dataclasses.replace(p, index=chunk[k][0])
                 continue
+            if p.warning:
+                ner_warnings[k] = p.warning
             with timer("coref"):
                 entities = mention_entities(p.mentions) if self.sentence_level else entities_of(p.document, p.mentions, self.coref)
             docs.append((k, with_entities(p.document, entities), entities))
@@ -146,6 +149,10 @@ class Pipeline:
                 out[k] = dataclasses.replace(p, index=chunk[k][0])
             else:
                 out[k] = dataclasses.replace(p, index=chunk[k][0], entities=e or given_entities(p.document))
+        for k, warning in ner_warnings.items():
+            p = out[k]
+            if p is not None and p.error is None:
+                out[k] = dataclasses.replace(p, warning="; ".join(w for w in (warning, p.warning) if w))
         if on_batch is not None:  # progress: every item that reached a model
             on_batch(sum(1 for p in out if p is not None and p.document is not None))
         return out  # type: ignore[return-value]

@@ -183,8 +183,11 @@ class Runtime:
                 except Exception as exc:  # noqa: BLE001
                     rels.append(exc)
         field_name = self.family.output
+        family, config = self.family, self.config
         out = [Prediction(chunk[i][0], docs[i].title, error=f"{docs[i].source}: model failed: {r}", document=docs[i])
-               if isinstance(r, Exception) else Prediction(chunk[i][0], docs[i].title, document=docs[i], **{field_name: _named(r, docs[i])})
+               if isinstance(r, Exception) else Prediction(chunk[i][0], docs[i].title, document=docs[i],
+                                                           warning=family.input_warning(config, docs[i]),
+                                                           **{field_name: _named(r, docs[i])})
                for i, r in zip(idx, rels)]
         if on_batch is not None:
             on_batch(len(idx))

@@ -182,6 +182,16 @@ def test_bundle_carries_entity_model_settings_that_callers_override(bundles, tmp
         assert res.exit_code == 2 and message in res.output and not (tmp_path / "never").exists(), res.output
 
 
+def test_text_in_one_case_comes_back_with_a_warning(bundles):
+    """The entity model reads capitalisation: lower-case text gets its result and a warning saying so, through the
+    pipeline (which keeps the entity model's warning) and from the entity model alone."""
+    texts = ["alice smith works for acme in paris with bob", "Alice Smith works for Acme in Paris with Bob"]
+    for rt in (Runtime.load(bundles / "ckpt-bundle", backend="torch"), Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch")):
+        lower, written = list(rt.predict(texts))
+        assert lower.error is None and "no capital letters" in lower.warning
+        assert written.warning is None or "capital" not in written.warning
+
+
 def test_bundle_carries_coreference_rules_that_callers_override(bundles, tmp_path):
     from docunet.coref import CorefRules
 

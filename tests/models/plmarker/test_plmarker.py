@@ -375,3 +375,21 @@ def test_text_once_equals_the_dense_packed_pass(tokenizer):
     with torch.no_grad():
         served_dense = FAMILY.run(window_batch, FAMILY.graphs(model), model.config)
     assert (served_dense[window_batch.span_mask] - dense[dense_batch.span_mask]).abs().max() < 1e-5
+
+
+def test_case_warning_for_text_in_one_case():
+    """Text whose cased letters are all lower case (or all capitals) gets a warning: the word shapes carry the
+    capitalisation that the uncased encoder cannot see. Short texts, uncased scripts and mixed case get none."""
+    from docunet.models.plmarker.family import case_warning
+
+    def sents(text):
+        return [text.split()]
+
+    assert "no capital letters" in case_warning(sents("angela merkel met emmanuel macron in berlin"))
+    assert "all in capitals" in case_warning(sents("ANGELA MERKEL MET EMMANUEL MACRON IN BERLIN"))
+    assert case_warning(sents("Angela Merkel met Emmanuel Macron in Berlin")) is None
+    assert case_warning(sents("merkel met macron")) is None  # too short to call
+    assert case_warning(sents("李明 在 北京 工作 了 很多 年")) is None  # no cased letters
+    assert case_warning([["42", "%", "7", "8"], ["9", "10"]]) is None
+    cfg = PLMarkerNERConfig(entity_types=["PER"], shape_features=False)
+    assert FAMILY.input_warning(cfg, Document("d", sents("angela merkel met emmanuel macron in berlin"), [], [])) is None
