@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from docunet.documents import Document, Mention
-from docunet.metrics import f1_score
+from docunet.e2e_metrics import PRF
 from docunet.pipeline.bundle import is_pipeline, read_bundle
 from docunet.readers import load_documents
 from docunet.runtime import Runtime
@@ -49,9 +49,8 @@ def parse_variant(text: str) -> dict:
 
 
 def prf(predicted: set, gold: set) -> dict[str, float]:
-    c = len(predicted & gold)
-    p, r = c / max(len(predicted), 1), c / max(len(gold), 1)
-    return {"P": p, "R": r, "F1": f1_score(p, r)}
+    s = PRF.of(predicted, gold)
+    return {"P": s.precision, "R": s.recall, "F1": s.f1}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from ..documents import Mention, PredictedSpan
 
@@ -59,13 +59,13 @@ class CorefRules:
 
 
 DEFAULT_RULES = CorefRules()
-_CROSS_TYPES = ("none", "exact", "normalised")
+_CROSS_TYPES: tuple[str, ...] = get_args(CrossType)
 
 
 def with_rule_settings(rules: CorefRules, settings: dict) -> CorefRules:
     """`rules` with some fields replaced (a bundle's pipeline.json, `--setting coref.KEY=VALUE`); a ValueError names
     an unknown field or a value of the wrong kind. Lists become tuples (type lists read from JSON)."""
-    fields = {f.name: f for f in dataclasses.fields(CorefRules)}
+    fields = [f.name for f in dataclasses.fields(CorefRules)]
     changes = {}
     for key, value in settings.items():
         if key not in fields:
