@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from docunet.cli.common import SettingType
 from docunet.documents import Document, Mention
 from docunet.e2e_metrics import PRF
 from docunet.pipeline.bundle import is_pipeline, read_bundle
@@ -43,8 +44,8 @@ def pieces(docs: list[Document], n: int) -> list[Document]:
 def parse_variant(text: str) -> dict:
     out = {}
     for item in filter(None, text.split(",")):
-        key, _, value = item.partition("=")
-        out[key.strip()] = json.loads(value)
+        key, value = SettingType().convert(item, None, None)  # as docunet-run --setting reads it
+        out[key] = value
     return out
 
 

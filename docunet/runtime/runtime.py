@@ -67,7 +67,9 @@ class Runtime:
             self.config = dataclasses.replace(self.config, grid_fit=int(grid_fit))
         if settings:
             self.config = apply_settings(self.config, settings, self.family.model_type)
-        self.featurizer = backend.featurizer
+        # a setting may change what the featurizer reads (an entity model's one_case_shapes): its own featurizer then
+        self.featurizer = (backend.featurizer if self.config is backend.config
+                           else self.family.make_featurizer(backend.featurizer.tokenizer, self.config))
         self._noted: set[str] = set()
         self.on_note: Callable[[str], None] = lambda message: warnings.warn(message, InputWarning, stacklevel=2)
         self.chunk_batches = chunk_batches

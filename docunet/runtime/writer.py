@@ -14,6 +14,15 @@ from ..documents import PredictedEntity, PredictedRelation, PredictedSpan
 from .runtime import Prediction
 
 FORMATS = ("jsonl", "docred", "docred-docs", "text")
+# characters that JSON leaves raw inside strings but line readers split on (Python's str.splitlines, editors, older
+# JavaScript): escaped, so that one record stays one line whatever text it quotes
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+_LINE_BREAK_TABLE = str.maketrans(_LINE_BREAKS)
+
+
+def json_text(record: object) -> str:
+    """A record as one line of JSON: non-ASCII text kept readable, only the line-breaking characters escaped."""
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAK_TABLE)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -155,15 +164,15 @@ class PredictionWriter:
         if p.error is not None:
             s.failed_lines.append(p.index + 1)
         if self.fmt == "jsonl":
-            self.out.write(json.dumps(output_record(p, self.names), ensure_ascii=False) + "\n")
+            self.out.write(json_text(output_record(p, self.names)) + "\n")
         elif self.fmt == "docred-docs":
-            self.out.write(json.dumps(document_record(p), ensure_ascii=False) + "\n")
+            self.out.write(json_text(document_record(p)) + "\n")
         elif self.fmt == "text":
             self.out.write(readable_record(p, self.names))
         else:
             for r in p.relations:
                 record = {"title": p.title, "h_idx": r.head, "t_idx": r.tail, "r": r.label}
-                self.out.write(("" if self._first else ",") + "\n" + json.dumps(record, ensure_ascii=False))
+                self.out.write(("" if self._first else ",") + "\n" + json_text(record))
                 self._first = False
         if s.documents % self.flush_every == 0:
             self.out.flush()

@@ -72,7 +72,7 @@ def test_run_on_text_and_documents_one_line_each(bundles, tmp_path, monkeypatch)
     out = tmp_path / "out.jsonl"
     res = CliRunner().invoke(run_main, [str(inp), "--model", str(bundles / "bundle"), "--out", str(out), "--no-progress", "--threads", "1"])
     assert res.exit_code == 1, res.output  # two bad lines
-    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    recs = [json.loads(x) for x in out.read_text().splitlines()]  # U+2028 in a mention's text is escaped: one line each
     assert len(recs) == len(lines) and recs[0]["title"] == "a"
     assert "no words" in recs[2]["error"] and "expected a string, got a list" in recs[3]["error"]
     texts = [TEXTS[0], None, None, None, *AWKWARD, "alice works . " * 3000]
@@ -188,8 +188,11 @@ def test_text_in_one_case_comes_back_with_a_warning(bundles):
     texts = ["alice smith works for acme in paris with bob", "Alice Smith works for Acme in Paris with Bob"]
     for rt in (Runtime.load(bundles / "ckpt-bundle", backend="torch"), Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch")):
         lower, written = list(rt.predict(texts))
-        assert lower.error is None and "no capital letters" in lower.warning
+        assert lower.error is None and "no capital letters" in lower.warning and "guessed" in lower.warning
         assert written.warning is None or "capital" not in written.warning
+    # the setting reaches the featurizer (a serving setting that changes features, not only decoding)
+    literal = Runtime.load(bundles / "ckpt-bundle" / "ner", backend="torch", settings={"one_case_shapes": "literal"})
+    assert literal.featurizer.config.one_case_shapes == "literal" and "one_case_shapes=literal" in next(literal.predict(texts)).warning
 
 
 def test_bundle_carries_coreference_rules_that_callers_override(bundles, tmp_path):
@@ -280,3 +283,14 @@ def test_int8_bundle_with_4bit_embeddings_is_small_verified_and_serves(bundles, 
         fh.write(b"\x01\x02\x03")
     with pytest.raises(ManifestError, match="weights.bin"):
         verify_manifest(out / "ner")
+
+
+def test_output_lines_never_break_inside_a_record():
+    """JSON leaves U+2028, U+2029 and U+0085 raw inside strings, and line readers split on them: records escape
+    them, keep other non-ASCII text readable, and read back to the same text."""
+    from docunet.runtime.writer import json_text
+
+    record = {"text": "acme\u2028in paris\u2029and\x85 北京 é"}
+    line = json_text(record)
+    assert len(line.splitlines()) == 1 and "北京 é" in line and json.loads(line) == record
+

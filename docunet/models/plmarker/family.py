@@ -16,7 +16,7 @@ from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
 from .batching import WindowBatch, collate_windows, dense_from_windows
 from .config import PLMarkerNERConfig
 from .export_spec import EXPORT_SPEC
-from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow
+from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow, one_case
 from .modeling import PLMarkerNER
 
 WINDOWS_PER_CALL = 32  # text windows per graph call (a batch of long documents is run in slices of this many)
@@ -54,26 +54,18 @@ def prune_candidates(batch: WindowBatch, boundary: torch.Tensor, ratio: float, m
     return index.masked_fill(~kept, 0), kept & torch.gather(batch.span_mask, 1, index.masked_fill(~kept, 0))
 
 
-MIN_CASED_WORDS = 5  # shorter texts ("paris", "NASA") are too short to call
-
-
-def case_warning(sents: Sequence[Sequence[str]]) -> str | None:
-    """A warning for text whose letters are all lower case or all capitals (None otherwise, or when it has fewer
-    than MIN_CASED_WORDS words with letters). Measured on Re-DocRED [400:500] with the shipped entity model
-    (benchmarks/ner_short_texts.py --case): typed mention F1 84.1 as written, 74.6 in capitals, 46.6 in lower case."""
-    words = [w for s in sents for w in s if any(c.isalpha() for c in w)]
-    if len(words) < MIN_CASED_WORDS:
+def case_warning(sents: Sequence[Sequence[str]], guessed: bool = True) -> str | None:
+    """A warning for text whose letters are all lower case or all capitals (featurize.one_case), None otherwise.
+    `guessed`: whether its word shapes were guessed (the one_case_shapes setting "guess") rather than read."""
+    case = one_case(sents)
+    if case is None:
         return None
-    letters = "".join(c for w in words for c in w if c.isalpha() and c.lower() != c.upper())  # cased scripts only
-    if len(letters) < MIN_CASED_WORDS:
-        return None
-    if letters.islower():
-        return ("the text has no capital letters: this entity model reads capitalisation and finds far fewer entities "
-                "in lower-case text; give the text as written")
-    if letters.isupper():
-        return ("the text is all in capitals: this entity model reads capitalisation and finds fewer entities in it; "
-                "give the text as written")
-    return None
+    what = "has no capital letters" if case == "lower" else "is all in capitals"
+    if guessed:
+        return (f"the text {what}: this entity model reads capitalisation, which was guessed here, and finds fewer "
+                "entities than in the text as written; give the text as written")
+    return (f"the text {what}: this entity model reads capitalisation and finds far fewer entities without it "
+            "(one_case_shapes=literal); give the text as written")
 
 
 class PLMarkerNERFamily(ModelFamily):
@@ -85,7 +77,7 @@ class PLMarkerNERFamily(ModelFamily):
     def input_warning(self, config: PLMarkerNERConfig, doc: Document) -> str | None:
         """Text of at least MIN_CASED_WORDS words with letters, all in one case: the word-shape features (the only
         way capitalisation reaches this model over an uncased encoder) see no proper names."""
-        return case_warning(doc.sents) if config.shape_features else None
+        return case_warning(doc.sents, config.one_case_shapes == "guess") if config.shape_features else None
 
     def build_model(self, config: PLMarkerNERConfig, transformer: nn.Module) -> PLMarkerNER:
         return PLMarkerNER(config, transformer)

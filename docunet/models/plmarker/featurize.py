@@ -11,7 +11,9 @@ window's text, computed once. Shared by training and serving.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,6 +24,47 @@ from .config import PLMarkerNERConfig
 # word shapes (the encoder is often uncased: capitalisation is invisible to it)
 NO_WORD, LOWER, TITLE, UPPER, MIXED, DIGIT, OTHER = range(7)
 NUM_SHAPES = 7
+
+
+MIN_CASED_WORDS = 5  # shorter texts ("paris", "NASA") are too short to call one-case
+
+
+def one_case(sents: Sequence[Sequence[str]]) -> str | None:
+    """"lower" or "upper" for a text whose cased letters are all lower case or all capitals (speech recognition,
+    chat, headlines, telexes); None for mixed case, uncased scripts (CJK) and texts of fewer than MIN_CASED_WORDS
+    words with letters, which are too short to call."""
+    words = [w for s in sents for w in s if any(c.isalpha() for c in w)]
+    if len(words) < MIN_CASED_WORDS:
+        return None
+    letters = "".join(c for w in words for c in w if c.isalpha() and c.lower() != c.upper())  # cased scripts only
+    if len(letters) < MIN_CASED_WORDS:
+        return None
+    return "lower" if letters.islower() else "upper" if letters.isupper() else None
+
+
+@lru_cache(maxsize=1)
+def _closed_class_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS  # spaCy's English stop words: determiners, pronouns, prepositions...
+
+    return frozenset(STOP_WORDS)
+
+
+def guessed_shape(word: str) -> int:
+    """The shape a word of one-case text most likely had as written: a closed-class word ("the", "of", "was")
+    lower case, any other word with letters Title, digits and punctuation as they are."""
+    shape = word_shape(word)
+    if shape in (DIGIT, OTHER):
+        return shape
+    return LOWER if word.casefold() in _closed_class_words() else TITLE
+
+
+def word_shapes(sents: Sequence[Sequence[str]], guess_one_case: bool) -> np.ndarray:
+    """The shape of every word of a document, in reading order. Text in one case (`one_case`) has lost the
+    capitalisation the shapes carry; with `guess_one_case` its shapes are guessed (`guessed_shape`) rather than
+    read: measured on Re-DocRED [400:500] with the shipped entity model, typed mention F1 46.6 -> 78.4 in lower
+    case and 74.6 -> 78.4 in capitals (84.1 as written; benchmarks/ner_short_texts.py --case)."""
+    shape = guessed_shape if guess_one_case and one_case(sents) else word_shape
+    return np.asarray([shape(w) for s in sents for w in s], np.int64)
 
 
 def word_shape(word: str) -> int:
@@ -173,7 +216,7 @@ class SpanFeaturizer:
             for w in np.nonzero(empty)[0]:
                 prev = last[:w][last[:w] >= 0]
                 first[w] = last[w] = prev[-1] if len(prev) else 0
-        shapes = np.asarray([word_shape(w) for s in doc.sents for w in s], np.int64)
+        shapes = word_shapes(doc.sents, cfg.one_case_shapes == "guess")
         sent_start = np.cumsum([0] + [len(s) for s in doc.sents])
         gold = self._gold(doc)
         pieces_arr = np.asarray(pieces, np.int64)

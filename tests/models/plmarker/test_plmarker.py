@@ -110,6 +110,33 @@ def test_word_shapes():
         LOWER, TITLE, UPPER, TITLE, MIXED, DIGIT, OTHER, TITLE, UPPER]
 
 
+def test_text_in_one_case_gets_guessed_word_shapes(tokenizer):
+    """Lower-case or all-capitals text has lost the capitalisation its word shapes carry: with one_case_shapes
+    "guess" (the default) closed-class words read lower and the other words Title, digits and punctuation as they
+    are; "literal" and texts in mixed case, or too short to call, keep their shapes as written."""
+    from docunet.models.plmarker.featurize import DIGIT, LOWER, OTHER, TITLE, one_case, word_shapes
+
+    lower = [["angela", "merkel", "met", "macron", "in", "berlin", "in", "2019", "."]]
+    guessed = [TITLE, TITLE, TITLE, TITLE, LOWER, TITLE, LOWER, DIGIT, OTHER]
+    assert one_case(lower) == "lower" and word_shapes(lower, True).tolist() == guessed
+    upper = [[w.upper() for w in lower[0]]]
+    assert one_case(upper) == "upper" and word_shapes(upper, True).tolist() == guessed
+    assert word_shapes(lower, False).tolist() == [LOWER] * 7 + [DIGIT, OTHER]
+    written = [["Angela", "Merkel", "met", "Macron", "in", "Berlin", "in", "2019", "."]]
+    assert one_case(written) is None and word_shapes(written, True).tolist() == word_shapes(written, False).tolist()
+    assert one_case([["merkel", "met", "macron"]]) is None  # too short to call
+    assert one_case([["李明", "在", "北京", "工作", "了", "很多", "年"]]) is None  # no cased letters
+    # the featurizer reads them: the lower-case document's span shapes are those of its capitalised twin
+    doc = Document("d", lower, [], None)
+    twin = Document("t", [["Angela", "Merkel", "Met", "Macron", "in", "Berlin", "in", "2019", "."]], [], None)
+    _, feat = make(tokenizer)
+    _, literal = make(tokenizer, one_case_shapes="literal")
+    shapes = lambda f, d: f([d])[0].windows[0].span_shape.tolist()  # noqa: E731
+    assert shapes(feat, doc) == shapes(feat, twin) != shapes(literal, doc)
+    with pytest.raises(ValueError, match="one_case_shapes must be one of guess, literal, not 'always'"):
+        PLMarkerNERConfig(entity_types=["PER"], one_case_shapes="always")
+
+
 def test_shape_features_reach_the_classifier(tokenizer):
     """The same lower-cased text with different capitalisation: different logits only with shape features."""
     docs = [Document("a", [["alice", "works", "for", "acme"]], [], None), Document("b", [["Alice", "works", "for", "ACME"]], [], None)]
