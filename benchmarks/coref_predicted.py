@@ -51,6 +51,21 @@ def oracle_entities(gold: Document, predicted: Document) -> list[list[int]]:
     return list(groups.values())
 
 
+def where_entities_are_lost(golds: list[Document], predicted: list[Document]) -> dict[str, int]:
+    """Each gold entity counted once: found exactly; lost to the entity model (one of its mentions not predicted with
+    that span); or lost to coreference (every mention predicted, but not as one entity of exactly those mentions)."""
+    out = {"gold entities": 0, "found exactly": 0, "lost to the entity model": 0, "lost to coreference": 0}
+    for g, p in zip(golds, predicted):
+        entities = {frozenset((m.sent_id, m.start, m.end) for m in e) for e in p.entities}
+        spans = set().union(*entities) if entities else set()
+        for e in g.entities:
+            gold = frozenset((m.sent_id, m.start, m.end) for m in e)
+            out["gold entities"] += 1
+            key = "found exactly" if gold in entities else "lost to coreference" if gold <= spans else "lost to the entity model"
+            out[key] += 1
+    return out
+
+
 def scores(golds: list[Document], predicted: list[Document]) -> dict[str, float]:
     s = e2e_scores(golds, predicted)
     return {"mentions F1": s.mentions.f1, "entities P": s.entities.precision, "entities R": s.entities.recall,
@@ -82,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         raise SystemExit(f"{len(failed)} documents failed in the entity model; the first: {failed[0]}")
     rows: list[tuple[str, dict[str, float]]] = []
+    lost = {}
     for label, rules in [*RULE_SETS]:
         predicted = [predicted_document(g, entities_of(p.document, p.mentions, rules), []) for g, p in zip(golds, found)]
         rows.append((label, scores(golds, predicted)))
+        if rules == DEFAULT_RULES:
+            lost = where_entities_are_lost(golds, predicted)
     singletons = [predicted_document(g, entities_of(p.document, p.mentions, CorefRules(string_match=False, person_names=False,
                                                                                            acronyms=False)), [])
                   for g, p in zip(golds, found)]
@@ -102,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
              f"entity model {ner_seconds:.1f} s", "",
              "| rule set | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(f"{100 * s[c]:.2f}" for c in cols) + " |" for label, s in rows]
+    if lost:
+        lines += ["", "Where the default rules' gold entities go: " + ", ".join(f"{k} {v}" for k, v in lost.items())]
     table = "\n".join(lines)
     print(table)
     if args.write:
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / f"{args.name}.md").write_text(table + "\n")
         (OUT / f"{args.name}.json").write_text(json.dumps({"ner": str(args.ner), "data": args.data, "settings": settings,
-                                                           "rows": dict(rows)}, indent=2) + "\n")
+                                                           "rows": dict(rows), "default_rules_gold_entities": lost}, indent=2) + "\n")
         print(f"wrote {OUT / args.name}.md")
     return 0
 

@@ -3,7 +3,8 @@
     PYTHONPATH=. python benchmarks/one_case_end_to_end.py --model BUNDLE --data FILE[start:stop]
         [--case as-is --case lower --case upper] [--variant "" --variant ner.one_case_shapes=literal] [--write]
 
-Speech recognition, chat and headlines lose capitalisation, which the entity model reads through its word shapes.
+Speech recognition, chat and headlines lose capitalisation (all lower case, all capitals, or capitals only where
+sentences start), which the entity model reads through its word shapes.
 Each (case, variant) row is `docunet-eval`'s end-to-end mode (docunet.pipeline.evaluate) on the changed documents:
 JEREX's mention, entity and entity + type F1 and strict relation F1, with the bundle's settings overridden by the
 variant (comma-separated --setting pairs, "" for none). `--write` stores the table in
@@ -25,7 +26,13 @@ from docunet.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "one-case"
-CHANGE = {"as-is": None, "lower": str.lower, "upper": str.upper}
+def sentence_case(words: list[str]) -> list[str]:
+    """A sentence's words lower-cased but for its first letter (speech recognition with punctuation restored)."""
+    return [w.lower() if i else w[:1].upper() + w[1:].lower() for i, w in enumerate(words)]
+
+
+CHANGE = {"as-is": None, "lower": lambda s: [w.lower() for w in s], "upper": lambda s: [w.upper() for w in s],
+          "sentence": sentence_case}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Runtime.load(args.model, **runtime_settings(pairs))
         for case in args.case or ["as-is", "lower", "upper"]:
             change = CHANGE[case]
-            docs = golds if change is None else [dataclasses.replace(d, sents=[[change(w) for w in s] for s in d.sents])
+            docs = golds if change is None else [dataclasses.replace(d, sents=[change(s) for s in d.sents])
                                                  for d in golds]
             t0 = time.perf_counter()
             r = evaluate_pipeline(pipeline, docs, batch_size=args.batch_size)

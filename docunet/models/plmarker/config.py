@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from ..config_file import ConfigFile
 
 
-ONE_CASE_SHAPES = ("guess", "literal")
+ONE_CASE_SHAPES = ("guess", "guess-sentence-case", "literal")
 
 
 class MarkerEncoderSettings:
@@ -50,7 +50,10 @@ class PLMarkerNERConfig(MarkerEncoderSettings, ConfigFile):
     # words the shapes they most likely had as written (closed-class words lower, the others Title), "literal" reads
     # them as they are. On one-case text (DocRED test.json [0:150], an entity model that never saw it) guessing
     # gains +0.8 typed F1 in lower case and costs 0.2 in capitals; on Re-DocRED [400:500] the shipped model goes
-    # from 46.6 to 78.4 in lower case and 74.6 to 78.4 in capitals (84.1 as written; benchmarks/ner_short_texts.py)
+    # from 46.6 to 78.4 in lower case and 74.6 to 78.4 in capitals (84.1 as written; benchmarks/ner_short_texts.py).
+    # "guess-sentence-case" also guesses for text of 20 words or more capitalised only where sentences start (speech
+    # recognition with punctuation restored: 49.6 -> 78.4); not the default, because text written properly can look
+    # like that too (17 of SciERC's 100 test abstracts, 66 of CDR's 500: benchmarks/case_census.py)
     one_case_shapes: str = "guess"
     # how much of the prior correction log(1 / train_negative_ratio) decoding adds to the "none" logit: 1 is the
     # full Bayes correction (the best accuracy per span), less trades precision for recall. Measured on Re-DocRED

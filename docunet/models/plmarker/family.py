@@ -16,7 +16,7 @@ from ..base import ExportSpec, Graphs, ModelFamily, ParityOutputs
 from .batching import WindowBatch, collate_windows, dense_from_windows
 from .config import PLMarkerNERConfig
 from .export_spec import EXPORT_SPEC
-from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow, one_case
+from .featurize import DocSpanFeatures, SpanFeaturizer, SpanWindow, guesses_shapes, one_case
 from .modeling import PLMarkerNER
 
 WINDOWS_PER_CALL = 32  # text windows per graph call (a batch of long documents is run in slices of this many)
@@ -54,18 +54,25 @@ def prune_candidates(batch: WindowBatch, boundary: torch.Tensor, ratio: float, m
     return index.masked_fill(~kept, 0), kept & torch.gather(batch.span_mask, 1, index.masked_fill(~kept, 0))
 
 
-def case_warning(sents: Sequence[Sequence[str]], guessed: bool = True) -> str | None:
-    """A warning for text whose letters are all lower case or all capitals (featurize.one_case), None otherwise.
-    `guessed`: whether its word shapes were guessed (the one_case_shapes setting "guess") rather than read."""
+def case_warning(sents: Sequence[Sequence[str]], one_case_shapes: str = "guess") -> str | None:
+    """A warning for text that lost its capitalisation (featurize.one_case), saying whether its word shapes were
+    guessed under the one_case_shapes setting, or how to have them guessed; None for text as written."""
     case = one_case(sents)
     if case is None:
         return None
-    what = "has no capital letters" if case == "lower" else "is all in capitals"
-    if guessed:
-        return (f"the text {what}: this entity model reads capitalisation, which was guessed here, and finds fewer "
-                "entities than in the text as written; give the text as written")
-    return (f"the text {what}: this entity model reads capitalisation and finds far fewer entities without it "
-            "(one_case_shapes=literal); give the text as written")
+    if case == "sentence":
+        what = "has capital letters only where sentences start"
+        if not guesses_shapes(case, one_case_shapes):
+            return (f"the text {what}: if it lost its capitalisation (speech recognition), this entity model finds far "
+                    "fewer entities in it; the setting one_case_shapes=guess-sentence-case (ner.one_case_shapes for a pipeline) "
+                    "guesses it")
+    else:
+        what = "has no capital letters" if case == "lower" else "is all in capitals"
+        if not guesses_shapes(case, one_case_shapes):
+            return (f"the text {what}: this entity model reads capitalisation and finds far fewer entities without it "
+                    "(one_case_shapes=literal); give the text as written")
+    return (f"the text {what}: this entity model reads capitalisation, which was guessed here, and finds fewer "
+            "entities than in the text as written; give the text as written")
 
 
 class PLMarkerNERFamily(ModelFamily):
@@ -77,7 +84,7 @@ class PLMarkerNERFamily(ModelFamily):
     def input_warning(self, config: PLMarkerNERConfig, doc: Document) -> str | None:
         """Text of at least MIN_CASED_WORDS words with letters, all in one case: the word-shape features (the only
         way capitalisation reaches this model over an uncased encoder) see no proper names."""
-        return case_warning(doc.sents, config.one_case_shapes == "guess") if config.shape_features else None
+        return case_warning(doc.sents, config.one_case_shapes) if config.shape_features else None
 
     def build_model(self, config: PLMarkerNERConfig, transformer: nn.Module) -> PLMarkerNER:
         return PLMarkerNER(config, transformer)

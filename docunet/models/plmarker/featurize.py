@@ -27,19 +27,38 @@ NUM_SHAPES = 7
 
 
 MIN_CASED_WORDS = 5  # shorter texts ("paris", "NASA") are too short to call one-case
+# capitals only where a sentence starts: only texts this long are called sentence case, since a shorter text written
+# properly may simply have no name inside a sentence ("The meeting was moved to the morning.")
+MIN_SENTENCE_CASE_WORDS = 20
+
+
+def _cased_letters(words: Sequence[str]) -> str:
+    return "".join(c for w in words for c in w if c.isalpha() and c.lower() != c.upper())  # cased scripts only
 
 
 def one_case(sents: Sequence[Sequence[str]]) -> str | None:
-    """"lower" or "upper" for a text whose cased letters are all lower case or all capitals (speech recognition,
-    chat, headlines, telexes); None for mixed case, uncased scripts (CJK) and texts of fewer than MIN_CASED_WORDS
-    words with letters, which are too short to call."""
+    """How a text lost its capitalisation: "lower" or "upper" when its cased letters are all lower case or all
+    capitals (speech recognition, chat, headlines, telexes); "sentence" when the only capitals are the first letters
+    of sentences and the pronoun "I" (speech recognition with punctuation restored), for texts of at least
+    MIN_SENTENCE_CASE_WORDS words; None for mixed case, uncased scripts (CJK) and texts of fewer than
+    MIN_CASED_WORDS words with letters, which are too short to call."""
     words = [w for s in sents for w in s if any(c.isalpha() for c in w)]
-    if len(words) < MIN_CASED_WORDS:
+    letters = _cased_letters(words)
+    if len(words) < MIN_CASED_WORDS or len(letters) < MIN_CASED_WORDS:
         return None
-    letters = "".join(c for w in words for c in w if c.isalpha() and c.lower() != c.upper())  # cased scripts only
-    if len(letters) < MIN_CASED_WORDS:
-        return None
-    return "lower" if letters.islower() else "upper" if letters.isupper() else None
+    if letters.islower():
+        return "lower"
+    if letters.isupper():
+        return "upper"
+    if len(words) >= MIN_SENTENCE_CASE_WORDS:
+        rest = []  # every word with letters but "I", without the first letter of a sentence's first word
+        for sent in sents:
+            with_letters = [w for w in sent if any(c.isalpha() for c in w)]
+            rest += [w for w in with_letters[1:] if w != "I"] + [w[1:] for w in with_letters[:1]]
+        rest_letters = _cased_letters(rest)
+        if rest_letters and rest_letters.islower():
+            return "sentence"
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -58,12 +77,20 @@ def guessed_shape(word: str) -> int:
     return LOWER if word.casefold() in _closed_class_words() else TITLE
 
 
-def word_shapes(sents: Sequence[Sequence[str]], guess_one_case: bool) -> np.ndarray:
-    """The shape of every word of a document, in reading order. Text in one case (`one_case`) has lost the
-    capitalisation the shapes carry; with `guess_one_case` its shapes are guessed (`guessed_shape`) rather than
-    read: measured on Re-DocRED [400:500] with the shipped entity model, typed mention F1 46.6 -> 78.4 in lower
-    case and 74.6 -> 78.4 in capitals (84.1 as written; benchmarks/ner_short_texts.py --case)."""
-    shape = guessed_shape if guess_one_case and one_case(sents) else word_shape
+def guesses_shapes(case: str | None, one_case_shapes: str) -> bool:
+    """Whether text of this `one_case` kind gets guessed shapes under the one_case_shapes setting: "guess" for
+    lower case and capitals, "guess-sentence-case" for those and sentence case, "literal" never."""
+    if case is None or one_case_shapes == "literal":
+        return False
+    return case != "sentence" or one_case_shapes == "guess-sentence-case"
+
+
+def word_shapes(sents: Sequence[Sequence[str]], one_case_shapes: str = "guess") -> np.ndarray:
+    """The shape of every word of a document, in reading order. Text that lost its capitalisation (`one_case`) gets
+    guessed shapes (`guessed_shape`) when the setting says so (`guesses_shapes`): measured on Re-DocRED [400:500]
+    with the shipped entity model, typed mention F1 46.6 -> 78.4 in lower case, 74.6 -> 78.4 in capitals and
+    49.6 -> 78.4 in sentence case (84.1 as written; benchmarks/ner_short_texts.py --case)."""
+    shape = guessed_shape if guesses_shapes(one_case(sents), one_case_shapes) else word_shape
     return np.asarray([shape(w) for s in sents for w in s], np.int64)
 
 
@@ -216,7 +243,7 @@ class SpanFeaturizer:
             for w in np.nonzero(empty)[0]:
                 prev = last[:w][last[:w] >= 0]
                 first[w] = last[w] = prev[-1] if len(prev) else 0
-        shapes = word_shapes(doc.sents, cfg.one_case_shapes == "guess")
+        shapes = word_shapes(doc.sents, cfg.one_case_shapes)
         sent_start = np.cumsum([0] + [len(s) for s in doc.sents])
         gold = self._gold(doc)
         pieces_arr = np.asarray(pieces, np.int64)

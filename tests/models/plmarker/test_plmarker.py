@@ -113,18 +113,26 @@ def test_word_shapes():
 def test_text_in_one_case_gets_guessed_word_shapes(tokenizer):
     """Lower-case or all-capitals text has lost the capitalisation its word shapes carry: with one_case_shapes
     "guess" (the default) closed-class words read lower and the other words Title, digits and punctuation as they
-    are; "literal" and texts in mixed case, or too short to call, keep their shapes as written."""
+    are; "literal" and texts in mixed case, or too short to call, keep their shapes as written. Sentence case is
+    guessed only with "guess-sentence-case"."""
     from docunet.models.plmarker.featurize import DIGIT, LOWER, OTHER, TITLE, one_case, word_shapes
 
     lower = [["angela", "merkel", "met", "macron", "in", "berlin", "in", "2019", "."]]
     guessed = [TITLE, TITLE, TITLE, TITLE, LOWER, TITLE, LOWER, DIGIT, OTHER]
-    assert one_case(lower) == "lower" and word_shapes(lower, True).tolist() == guessed
+    assert one_case(lower) == "lower" and word_shapes(lower, "guess").tolist() == guessed
     upper = [[w.upper() for w in lower[0]]]
-    assert one_case(upper) == "upper" and word_shapes(upper, True).tolist() == guessed
-    assert word_shapes(lower, False).tolist() == [LOWER] * 7 + [DIGIT, OTHER]
+    assert one_case(upper) == "upper" and word_shapes(upper, "guess").tolist() == guessed
+    assert word_shapes(lower, "literal").tolist() == [LOWER] * 7 + [DIGIT, OTHER]
     written = [["Angela", "Merkel", "met", "Macron", "in", "Berlin", "in", "2019", "."]]
-    assert one_case(written) is None and word_shapes(written, True).tolist() == word_shapes(written, False).tolist()
+    assert one_case(written) is None and word_shapes(written, "guess").tolist() == word_shapes(written, "literal").tolist()
     assert one_case([["merkel", "met", "macron"]]) is None  # too short to call
+    # capitals only where sentences start (and "I"): sentence case, from 20 words on; guessed only when asked
+    said = [["Yesterday", "merkel", "met", "macron", "in", "berlin", "."], ["I", "think", "they", "talked", "about", "the", "budget", "."],
+            ["It", "was", "the", "first", "meeting", "in", "a", "year", "and", "it", "went", "well", "."]]
+    assert one_case(said) == "sentence" and one_case(said[:2]) is None  # 15 words: too short to call
+    assert one_case([["Yesterday", "Merkel", *said[0][2:]], *said[1:]]) is None  # a capital inside a sentence: as written
+    assert word_shapes(said, "guess").tolist() == word_shapes(said, "literal").tolist()
+    assert word_shapes(said, "guess-sentence-case")[1:4].tolist() == [TITLE, TITLE, TITLE]
     assert one_case([["李明", "在", "北京", "工作", "了", "很多", "年"]]) is None  # no cased letters
     # the featurizer reads them: the lower-case document's span shapes are those of its capitalised twin
     doc = Document("d", lower, [], None)
@@ -133,7 +141,7 @@ def test_text_in_one_case_gets_guessed_word_shapes(tokenizer):
     _, literal = make(tokenizer, one_case_shapes="literal")
     shapes = lambda f, d: f([d])[0].windows[0].span_shape.tolist()  # noqa: E731
     assert shapes(feat, doc) == shapes(feat, twin) != shapes(literal, doc)
-    with pytest.raises(ValueError, match="one_case_shapes must be one of guess, literal, not 'always'"):
+    with pytest.raises(ValueError, match="one_case_shapes must be one of guess, guess-sentence-case, literal, not 'always'"):
         PLMarkerNERConfig(entity_types=["PER"], one_case_shapes="always")
 
 
@@ -418,5 +426,9 @@ def test_case_warning_for_text_in_one_case():
     assert case_warning(sents("merkel met macron")) is None  # too short to call
     assert case_warning(sents("李明 在 北京 工作 了 很多 年")) is None  # no cased letters
     assert case_warning([["42", "%", "7", "8"], ["9", "10"]]) is None
+    said = [f"Yesterday merkel met macron in berlin and they talked about the budget for the next year {k} ." .split() for k in range(2)]
+    assert "guess-sentence-case" in case_warning(said) and "was guessed" in case_warning(said, "guess-sentence-case")
+    assert "was guessed" in case_warning(sents("angela merkel met emmanuel macron in berlin"))
+    assert "one_case_shapes=literal" in case_warning(sents("angela merkel met emmanuel macron in berlin"), "literal")
     cfg = PLMarkerNERConfig(entity_types=["PER"], shape_features=False)
     assert FAMILY.input_warning(cfg, Document("d", sents("angela merkel met emmanuel macron in berlin"), [], [])) is None
