@@ -25,7 +25,7 @@ from docunet.e2e_metrics import PRF
 from docunet.pipeline.bundle import is_pipeline, read_bundle
 from docunet.readers import load_documents
 from docunet.runtime import Runtime
-from one_case_end_to_end import sentence_case
+from one_case_end_to_end import CHANGE, recased
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "ner-short-texts"
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="gold DocRED documents, FILE[start:stop]")
     ap.add_argument("--sentences", type=int, default=1, help="sentences per piece")
     ap.add_argument("--variant", action="append", default=None, help='serving settings, e.g. "prune_ratio=0" ("": none)')
-    ap.add_argument("--case", choices=("as-is", "lower", "upper", "sentence"), default="as-is",
+    ap.add_argument("--case", choices=tuple(CHANGE), default="as-is",
                     help="give the words lower- or upper-cased (text from speech recognition, headlines), or lower-cased "
                          "but for each sentence's first letter (speech recognition with punctuation restored)")
     ap.add_argument("--name", default="short-texts")
@@ -76,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         bundle = read_bundle(args.ner)
         ner_dir, own = bundle.ner, bundle.ner_settings
     docs = pieces(load_documents(args.data), args.sentences)
-    if args.case in ("lower", "upper"):
-        change = str.lower if args.case == "lower" else str.upper
-        docs = [dataclasses.replace(d, sents=[[change(w) for w in s] for s in d.sents]) for d in docs]
-    elif args.case == "sentence":
-        docs = [dataclasses.replace(d, sents=[sentence_case(s) for s in d.sents]) for d in docs]
+    docs = recased(docs, args.case)
     gold = {(i, m.sent_id, m.start, m.end, m.type) for i, d in enumerate(docs) for e in d.entities for m in e}
     words = sum(len(s) for d in docs for s in d.sents) / max(len(docs), 1)
     rows = []

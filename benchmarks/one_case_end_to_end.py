@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from docunet.cli.common import SettingType, runtime_settings
+from docunet.documents import Document
 from docunet.pipeline.evaluate import evaluate_pipeline
 from docunet.readers import load_documents
 from docunet.runtime import Runtime
@@ -33,6 +34,12 @@ def sentence_case(words: list[str]) -> list[str]:
 
 CHANGE = {"as-is": None, "lower": lambda s: [w.lower() for w in s], "upper": lambda s: [w.upper() for w in s],
           "sentence": sentence_case}
+
+
+def recased(docs: list[Document], case: str) -> list[Document]:
+    """The documents with every sentence's words changed to `case` (a CHANGE key; "as-is": unchanged)."""
+    change = CHANGE[case]
+    return docs if change is None else [dataclasses.replace(d, sents=[change(s) for s in d.sents]) for d in docs]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = tuple(SettingType().convert(item, None, None) for item in filter(None, variant.split(",")))
         pipeline = Runtime.load(args.model, **runtime_settings(pairs))
         for case in args.case or ["as-is", "lower", "upper"]:
-            change = CHANGE[case]
-            docs = golds if change is None else [dataclasses.replace(d, sents=[change(s) for s in d.sents])
-                                                 for d in golds]
+            docs = recased(golds, case)
             t0 = time.perf_counter()
             r = evaluate_pipeline(pipeline, docs, batch_size=args.batch_size)
             e = r["end_to_end"]
