@@ -16,13 +16,12 @@ from .runtime import Prediction
 FORMATS = ("jsonl", "docred", "docred-docs", "text")
 # characters that JSON leaves raw inside strings but line readers split on (Python's str.splitlines, editors, older
 # JavaScript): escaped, so that one record stays one line whatever text it quotes
-_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
-_LINE_BREAK_TABLE = str.maketrans(_LINE_BREAKS)
+_ESCAPE_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
 
 def json_text(record: object) -> str:
     """A record as one line of JSON: non-ASCII text kept readable, only the line-breaking characters escaped."""
-    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAK_TABLE)
+    return json.dumps(record, ensure_ascii=False).translate(_ESCAPE_LINE_BREAKS)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

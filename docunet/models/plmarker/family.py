@@ -54,25 +54,23 @@ def prune_candidates(batch: WindowBatch, boundary: torch.Tensor, ratio: float, m
     return index.masked_fill(~kept, 0), kept & torch.gather(batch.span_mask, 1, index.masked_fill(~kept, 0))
 
 
+_LOST_CASE = {"lower": "has no capital letters", "upper": "is all in capitals",
+              "sentence": "has capital letters only where sentences start"}
+
+
 def case_warning(sents: Sequence[Sequence[str]], one_case_shapes: str = "guess") -> str | None:
     """A warning for text that lost its capitalisation (featurize.one_case), saying whether its word shapes were
     guessed under the one_case_shapes setting, or how to have them guessed; None for text as written."""
     case = one_case(sents)
     if case is None:
         return None
+    what = f"the text {_LOST_CASE[case]}: this entity model reads capitalisation"
+    if guesses_shapes(case, one_case_shapes):
+        return f"{what}, which was guessed here, and finds fewer entities than in the text as written; give the text as written"
     if case == "sentence":
-        what = "has capital letters only where sentences start"
-        if not guesses_shapes(case, one_case_shapes):
-            return (f"the text {what}: if it lost its capitalisation (speech recognition), this entity model finds far "
-                    "fewer entities in it; the setting one_case_shapes=guess-sentence-case (ner.one_case_shapes for a pipeline) "
-                    "guesses it")
-    else:
-        what = "has no capital letters" if case == "lower" else "is all in capitals"
-        if not guesses_shapes(case, one_case_shapes):
-            return (f"the text {what}: this entity model reads capitalisation and finds far fewer entities without it "
-                    "(one_case_shapes=literal); give the text as written")
-    return (f"the text {what}: this entity model reads capitalisation, which was guessed here, and finds fewer "
-            "entities than in the text as written; give the text as written")
+        return (f"{what}; if the text lost it (speech recognition), the setting one_case_shapes=guess-sentence-case "
+                "(ner.one_case_shapes for a pipeline) guesses it")
+    return f"{what} and finds far fewer entities without it (one_case_shapes=literal); give the text as written"
 
 
 class PLMarkerNERFamily(ModelFamily):
